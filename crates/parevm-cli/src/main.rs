@@ -1,0 +1,43 @@
+//! `parevm`: run, check and measure the parallel EVM executor.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod commands;
+mod util;
+
+/// parevm — a parallel EVM block executor (Block-STM on revm).
+///
+/// Every command compares the parallel path with the sequential path in the
+/// same process; results must be identical bit for bit.
+#[derive(Parser, Debug)]
+#[command(name = "parevm", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Benchmark parallel against sequential execution on synthetic workloads.
+    Bench(commands::bench::Args),
+    /// Execute random conflict-heavy blocks in parallel and sequentially until
+    /// time runs out; report any divergence with the seed that reproduces it.
+    Stress(commands::stress::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(args) => commands::bench::run(args),
+        Command::Stress(args) => commands::stress::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

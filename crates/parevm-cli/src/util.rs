@@ -1,0 +1,63 @@
+//! Helpers shared by the subcommands: thread lists, timing, medians.
+
+use std::time::Instant;
+
+/// Parses a thread list such as `1,2,4` (or `max` for available parallelism).
+pub(crate) fn parse_threads(list: &str) -> Result<Vec<usize>, String> {
+    list.split(',')
+        .map(|item| match item.trim() {
+            "max" => Ok(default_threads()),
+            s => match s.parse::<usize>() {
+                Ok(0) | Err(_) => Err(format!("invalid thread count {s:?} (expected positive integers or `max`)")),
+                Ok(n) => Ok(n),
+            },
+        })
+        .collect()
+}
+
+/// The machine's available parallelism.
+pub(crate) fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Runs `f` and returns its result and the elapsed milliseconds.
+pub(crate) fn timed<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let start = Instant::now();
+    let out = f();
+    (out, start.elapsed().as_secs_f64() * 1e3)
+}
+
+/// Median of a non-empty sample (0 for an empty one).
+pub(crate) fn median(samples: &[f64]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[mid - 1] + v[mid]) / 2.0
+    } else {
+        v[mid]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_lists() {
+        assert_eq!(parse_threads("1,2, 4").expect("valid"), vec![1, 2, 4]);
+        assert!(parse_threads("0").is_err());
+        assert!(parse_threads("x").is_err());
+        assert_eq!(parse_threads("max").expect("valid"), vec![default_threads()]);
+    }
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&[]), 0.0);
+    }
+}

@@ -1,0 +1,275 @@
+//! # parevm — a parallel EVM block executor
+//!
+//! parevm runs the transactions of an Ethereum block on many threads at once
+//! and produces exactly what sequential execution produces: the same
+//! receipts, logs, gas and state, on every run and at every thread count.
+//! The EVM itself is [revm](https://github.com/bluealloy/revm).
+//!
+//! ```no_run
+//! use parevm::{execute_block, BlockInput, Config, InMemoryStorage};
+//! # fn input() -> BlockInput { unimplemented!() }
+//! let storage = InMemoryStorage::new();
+//! let result = execute_block(&storage, &input(), &Config::default())?;
+//! println!("gas used: {}", result.gas_used());
+//! # Ok::<(), parevm::ExecError>(())
+//! ```
+//!
+//! ## The algorithm: Block-STM
+//! Transactions are executed *optimistically* in parallel, each against a
+//! multi-version memory ([`mv_memory`]) that holds, for every location, the
+//! value written by each transaction of the block. Transaction `i` reads the
+//! newest write below `i`, or the pre-block [`Storage`]. Every execution
+//! records what it read; a later *validation* repeats those reads. If one
+//! changed, because a lower transaction re-executed and wrote something
+//! else, the transaction is aborted: its writes become ESTIMATE markers,
+//! and it runs again with the next *incarnation* number. A transaction that
+//! reads an ESTIMATE is parked until the writer finishes, instead of
+//! running on values that are probably stale.
+//!
+//! The [`scheduler`] hands out execution and validation tasks in block
+//! order, preferring low transactions, and decides when the block is done:
+//! every transaction executed, and its last incarnation validated after
+//! every lower transaction's last write. At that point each transaction has
+//! read exactly what a sequential run would have given it, so the outputs,
+//! committed in block order, are the sequential outputs.
+//!
+//! ## EVM specifics
+//! - **Locations** ([`types::Location`]): an account (balance, nonce, code),
+//!   a storage slot, or a "storage wiped" marker per account.
+//! - **The beneficiary** would serialise every block, since every
+//!   transaction pays it. Its fee credit is stored as a commutative delta,
+//!   resolved only by transactions that really read its balance and at the
+//!   end of the block ([`tx_task`]).
+//! - **Same-sender chains**: nonces force an order; the scheduler parks a
+//!   transaction on its sender's previous one before executing it.
+//! - **Errors** are results: an invalid transaction or a storage error is
+//!   the *output* of an incarnation and is validated like any other; only a
+//!   validated one becomes the block's [`ExecError`], for the lowest index,
+//!   exactly as in a sequential loop. A panic in a worker stops all workers
+//!   and becomes [`ExecError::Internal`].
+//!
+//! ## Modules
+//! - [`scheduler`]: the collaborative scheduler (no EVM knowledge).
+//! - [`mv_memory`]: multi-version memory, generic over keys and values.
+//! - [`executor`]: the worker loop and the `VmTask` seam.
+//! - [`view`]: revm `Database` over mv-memory and storage.
+//! - [`tx_task`]: revm glue for one incarnation.
+//! - [`sequential`]: the reference sequential path.
+//! - [`storage`], [`chain`], [`output`], [`error`], [`types`].
+
+pub mod chain;
+pub mod error;
+pub(crate) mod executor;
+pub mod gen;
+pub(crate) mod mv_memory;
+pub mod output;
+pub(crate) mod scheduler;
+pub(crate) mod sequential;
+pub mod storage;
+pub(crate) mod tx_task;
+pub mod types;
+pub(crate) mod view;
+
+/// Synchronisation primitives of the scheduler, swappable for a model checker.
+pub(crate) mod sync {
+    pub(crate) use std::sync::{atomic, Mutex, MutexGuard};
+}
+
+use std::num::NonZeroUsize;
+
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
+use revm::primitives::hardfork::SpecId;
+use revm::state::{Account, TransactionId};
+
+pub use chain::spec_id_for_mainnet;
+pub use error::{ExecError, Result, StorageError};
+pub use output::{
+    AccountChange, AccountState, BlockResult, ExecStats, ExecutedBy, StateDiff, TxOutcome, TxReceipt, TxResult,
+};
+pub use revm;
+pub use storage::{AccountBasic, InMemoryStorage, Storage};
+pub use types::{Incarnation, Location, TxIdx, Version};
+
+use output::{account_change, merge_into};
+use tx_task::{EvmTask, TxOutput};
+use view::AccountValue;
+
+/// Everything needed to execute a block's transactions.
+#[derive(Clone, Debug)]
+pub struct BlockInput {
+    /// The fork rules (see [`spec_id_for_mainnet`]).
+    pub spec: SpecId,
+    /// Chain id (1 for Ethereum mainnet).
+    pub chain_id: u64,
+    /// Number, timestamp, beneficiary, base fee, gas limit, prevrandao /
+    /// difficulty and blob gas price of the block.
+    pub block: BlockEnv,
+    /// The transactions, in block order, with recovered senders.
+    pub txs: Vec<TxEnv>,
+}
+
+impl BlockInput {
+    /// revm's configuration for this block: the fork's mainnet gas
+    /// parameters and the chain id.
+    pub fn cfg(&self) -> CfgEnv {
+        let mut cfg = CfgEnv::new_with_spec(self.spec);
+        cfg.chain_id = self.chain_id;
+        cfg
+    }
+}
+
+/// Which path [`execute_block`] takes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Mode {
+    /// Parallel unless the block is too small or too serial to gain from it.
+    #[default]
+    Auto,
+    /// Always Block-STM (even with one thread).
+    Parallel,
+    /// Always the sequential loop.
+    Sequential,
+}
+
+/// How to execute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Worker threads for the parallel path.
+    pub threads: NonZeroUsize,
+    /// Path selection.
+    pub mode: Mode,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            mode: Mode::Auto,
+        }
+    }
+}
+
+impl Config {
+    /// Parallel with `threads` workers.
+    pub fn parallel(threads: usize) -> Self {
+        Self {
+            threads: NonZeroUsize::new(threads).unwrap_or(NonZeroUsize::MIN),
+            mode: Mode::Parallel,
+        }
+    }
+
+    /// The sequential path.
+    pub fn sequential() -> Self {
+        Self {
+            threads: NonZeroUsize::MIN,
+            mode: Mode::Sequential,
+        }
+    }
+}
+
+/// Below this many transactions `auto` mode runs sequentially: the thread
+/// start-up and bookkeeping cost more than they save.
+const AUTO_MIN_TXS: usize = 8;
+
+/// For each transaction, the previous transaction of the same sender.
+fn sender_predecessors(txs: &[TxEnv]) -> Vec<Option<TxIdx>> {
+    let mut last = rustc_hash::FxHashMap::default();
+    txs.iter()
+        .enumerate()
+        .map(|(i, tx)| last.insert(tx.caller, i))
+        .collect()
+}
+
+/// Executes the transactions of a block and returns their receipts and
+/// state changes.
+///
+/// # Errors
+/// [`ExecError::InvalidTransaction`] or [`ExecError::Storage`] for the lowest
+/// transaction that fails, [`ExecError::InvalidHeader`] for a bad block
+/// environment, [`ExecError::Internal`] if the engine itself fails (a bug).
+/// The error is the same on both paths.
+pub fn execute_block<S: Storage>(storage: &S, input: &BlockInput, config: &Config) -> Result<BlockResult> {
+    let threads = config.threads.get();
+    let parallel = match config.mode {
+        Mode::Sequential => false,
+        Mode::Parallel => true,
+        Mode::Auto => {
+            let predecessors = sender_predecessors(&input.txs);
+            let independent_starts = predecessors.iter().filter(|p| p.is_none()).count();
+            threads > 1 && input.txs.len() >= AUTO_MIN_TXS && independent_starts > 1
+        }
+    };
+    if parallel {
+        execute_parallel(storage, input, threads)
+    } else {
+        sequential::execute(storage, input.spec, input.cfg(), input.block.clone(), &input.txs)
+    }
+}
+
+fn execute_parallel<S: Storage>(storage: &S, input: &BlockInput, threads: usize) -> Result<BlockResult> {
+    let task = EvmTask {
+        storage,
+        spec: input.spec,
+        cfg: input.cfg(),
+        block: input.block.clone(),
+        txs: &input.txs,
+    };
+    let (outputs, incarnations) =
+        executor::run_block(&task, input.txs.len(), threads, sender_predecessors(&input.txs))
+            .map_err(ExecError::Internal)?;
+    let mut txs = Vec::with_capacity(outputs.len());
+    let mut state = StateDiff::new();
+    let mut cumulative = 0u64;
+    let beneficiary = input.block.beneficiary;
+    // The beneficiary as of the transaction being committed; resolved from
+    // storage the first time a lazy credit needs it.
+    let mut current: Option<Option<AccountValue>> = None;
+    for (index, output) in outputs.into_iter().enumerate() {
+        let TxOutput {
+            mut receipt,
+            mut changes,
+            beneficiary_delta,
+        } = output.map_err(|failure| failure.into_error(index))?;
+        if let Some(delta) = beneficiary_delta {
+            let before = match current.take() {
+                Some(value) => value,
+                None => view::resolve_account(&mv_memory::MvMemory::new(0), storage, beneficiary, 0, input.spec)
+                    .map_err(|e| match e {
+                        view::ViewError::Storage(source) => ExecError::Storage { index, source },
+                        other => ExecError::Internal(other.to_string()),
+                    })?,
+            };
+            if let Some(change) = credit(before.as_ref(), delta, input.spec) {
+                changes.insert(beneficiary, change);
+            }
+        }
+        if let Some(change) = changes.get(&beneficiary) {
+            let previous_code = current.as_ref().and_then(|c| c.as_ref()).and_then(|c| c.code.clone());
+            current = Some(change.info.as_ref().map(|s| AccountValue::from_state(s, previous_code.as_ref())));
+        }
+        cumulative += receipt.gas_used;
+        receipt.cumulative_gas_used = cumulative;
+        merge_into(&mut state, &changes);
+        txs.push(TxResult { receipt, changes });
+    }
+    Ok(BlockResult {
+        txs,
+        state,
+        stats: ExecStats {
+            executed_by: ExecutedBy::Parallel(threads),
+            reexecutions: incarnations.iter().sum(),
+        },
+    })
+}
+
+/// The change revm's journal would record for crediting `delta` to an
+/// account in state `before`: the same [`account_change`] on the same kind
+/// of journal entry, so both paths agree by construction.
+fn credit(before: Option<&AccountValue>, delta: alloy_primitives::U256, spec: SpecId) -> Option<AccountChange> {
+    let mut account = match before {
+        Some(value) => Account::from(value.to_info()),
+        None => Account::new_not_existing(TransactionId::ZERO),
+    };
+    account.mark_touch();
+    account.info.balance = account.info.balance.saturating_add(delta);
+    account_change(&account, spec)
+}

@@ -1,0 +1,244 @@
+//! What executing a block produces: per-transaction receipts and state
+//! changes, and the merged state diff of the block.
+//!
+//! Both execution paths build these from revm's per-transaction state with
+//! the same function ([`account_change`]), and all maps are ordered, so two
+//! results can be compared field by field and print the same on every run.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use alloy_primitives::{Address, Bytes, Log, B256, U256};
+use revm::bytecode::Bytecode;
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::KECCAK_EMPTY;
+use revm::state::Account;
+
+/// How a transaction ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxOutcome {
+    /// Ran to the end (STOP/RETURN/SELFDESTRUCT).
+    Success,
+    /// Ended with REVERT.
+    Revert,
+    /// Exceptional halt (out of gas, invalid opcode, ...), with revm's reason.
+    Halt(String),
+}
+
+/// The receipt-equivalent result of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxReceipt {
+    /// Success, revert or halt.
+    pub outcome: TxOutcome,
+    /// Gas used by this transaction (what the receipt reports).
+    pub gas_used: u64,
+    /// Gas used by this and all earlier transactions of the block.
+    pub cumulative_gas_used: u64,
+    /// Logs emitted (empty unless successful).
+    pub logs: Vec<Log>,
+    /// Address of the contract created by a successful CREATE transaction.
+    pub created_address: Option<Address>,
+    /// Return or revert data.
+    pub output: Bytes,
+}
+
+impl TxReceipt {
+    /// EIP-658 status: true when the transaction succeeded.
+    pub fn success(&self) -> bool {
+        self.outcome == TxOutcome::Success
+    }
+}
+
+/// The state of an account after a change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountState {
+    /// Balance in wei.
+    pub balance: U256,
+    /// Nonce.
+    pub nonce: u64,
+    /// Hash of the code ([`KECCAK_EMPTY`] without code).
+    pub code_hash: B256,
+    /// The code, when this change set it (contract creation, EIP-7702 delegation).
+    pub code: Option<Bytecode>,
+}
+
+impl AccountState {
+    /// True when balance and nonce are zero and there is no code (EIP-161).
+    pub fn is_empty(&self) -> bool {
+        self.balance.is_zero() && self.nonce == 0 && self.code_hash == KECCAK_EMPTY
+    }
+}
+
+/// How one account changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AccountChange {
+    /// The account after the change; `None` if it was deleted (SELFDESTRUCT,
+    /// or an empty account touched after Spurious Dragon).
+    pub info: Option<AccountState>,
+    /// All storage of the account was cleared before `storage` was applied.
+    pub storage_cleared: bool,
+    /// Slots written, with their new values.
+    pub storage: BTreeMap<U256, U256>,
+}
+
+/// Changes per account, ordered by address.
+pub type StateDiff = BTreeMap<Address, AccountChange>;
+
+/// The result of one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TxResult {
+    /// Receipt fields.
+    pub receipt: TxReceipt,
+    /// Accounts this transaction touched, and how.
+    pub changes: StateDiff,
+}
+
+/// Which path executed a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExecutedBy {
+    /// The sequential revm loop.
+    Sequential,
+    /// Block-STM with this many worker threads.
+    Parallel(usize),
+}
+
+/// Counters about how the block was executed; not part of the result's identity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecStats {
+    /// Which path ran.
+    pub executed_by: ExecutedBy,
+    /// Total executions beyond the first of each transaction.
+    pub reexecutions: usize,
+}
+
+/// The result of a block.
+#[derive(Clone, Debug)]
+pub struct BlockResult {
+    /// One result per transaction, in block order.
+    pub txs: Vec<TxResult>,
+    /// All changes of the block merged in order: the post-block state diff.
+    pub state: StateDiff,
+    /// Execution counters.
+    pub stats: ExecStats,
+}
+
+impl PartialEq for BlockResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.txs == other.txs && self.state == other.state
+    }
+}
+
+impl BlockResult {
+    /// Total gas used by the block.
+    pub fn gas_used(&self) -> u64 {
+        self.txs.last().map_or(0, |t| t.receipt.cumulative_gas_used)
+    }
+
+    /// Describes the first difference from `other`, field by field, or
+    /// `None` when the two results are identical (statistics aside).
+    pub fn first_difference(&self, other: &Self) -> Option<String> {
+        if self.txs.len() != other.txs.len() {
+            return Some(format!("tx count {} != {}", self.txs.len(), other.txs.len()));
+        }
+        for (i, (a, b)) in self.txs.iter().zip(&other.txs).enumerate() {
+            let (ra, rb) = (&a.receipt, &b.receipt);
+            let mut out = String::new();
+            if ra.outcome != rb.outcome {
+                let _ = write!(out, "outcome {:?} != {:?}; ", ra.outcome, rb.outcome);
+            }
+            if ra.gas_used != rb.gas_used {
+                let _ = write!(out, "gas_used {} != {}; ", ra.gas_used, rb.gas_used);
+            }
+            if ra.cumulative_gas_used != rb.cumulative_gas_used {
+                let _ = write!(out, "cumulative gas {} != {}; ", ra.cumulative_gas_used, rb.cumulative_gas_used);
+            }
+            if ra.logs != rb.logs {
+                let _ = write!(out, "logs differ; ");
+            }
+            if ra.created_address != rb.created_address {
+                let _ = write!(out, "created {:?} != {:?}; ", ra.created_address, rb.created_address);
+            }
+            if ra.output != rb.output {
+                let _ = write!(out, "output differs; ");
+            }
+            if let Some(d) = diff_states(&a.changes, &b.changes) {
+                let _ = write!(out, "changes: {d}");
+            }
+            if !out.is_empty() {
+                return Some(format!("tx {i}: {out}"));
+            }
+        }
+        diff_states(&self.state, &other.state).map(|d| format!("block state: {d}"))
+    }
+}
+
+fn diff_states(a: &StateDiff, b: &StateDiff) -> Option<String> {
+    for (addr, ca) in a {
+        match b.get(addr) {
+            None => return Some(format!("{addr} only on the left: {ca:?}")),
+            Some(cb) if cb != ca => return Some(format!("{addr}: {ca:?} != {cb:?}")),
+            _ => {}
+        }
+    }
+    b.keys()
+        .find(|addr| !a.contains_key(*addr))
+        .map(|addr| format!("{addr} only on the right: {:?}", b[addr]))
+}
+
+/// Folds one transaction's changes into an accumulated diff.
+pub(crate) fn merge_into(acc: &mut StateDiff, changes: &StateDiff) {
+    for (addr, change) in changes {
+        let entry = acc.entry(*addr).or_default();
+        if change.storage_cleared {
+            entry.storage_cleared = true;
+            entry.storage.clear();
+        }
+        let prev_code = entry
+            .info
+            .as_ref()
+            .and_then(|i| i.code.clone().map(|c| (i.code_hash, c)));
+        entry.info = change.info.clone();
+        // Keep code set by an earlier transaction if this one did not set it.
+        if let (Some(info), Some((hash, code))) = (entry.info.as_mut(), prev_code) {
+            if info.code.is_none() && info.code_hash == hash {
+                info.code = Some(code);
+            }
+        }
+        entry
+            .storage
+            .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+    }
+}
+
+/// The change revm's journal recorded for one account, or `None` if the
+/// account was only read. Shared by both execution paths, so that they agree
+/// by construction on what "changed" means.
+pub(crate) fn account_change(account: &Account, spec: SpecId) -> Option<AccountChange> {
+    if !account.is_touched() {
+        return None;
+    }
+    let deleted = account.is_selfdestructed()
+        || (spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty());
+    if deleted {
+        return Some(AccountChange {
+            info: None,
+            storage_cleared: true,
+            storage: BTreeMap::new(),
+        });
+    }
+    let info = &account.info;
+    let code_changed = account.is_created() || account.original_info().code_hash != info.code_hash;
+    Some(AccountChange {
+        info: Some(AccountState {
+            balance: info.balance,
+            nonce: info.nonce,
+            code_hash: info.code_hash,
+            code: if code_changed { info.code.clone() } else { None },
+        }),
+        storage_cleared: account.is_created(),
+        storage: account
+            .changed_storage_slots()
+            .map(|(k, v)| (*k, v.present_value))
+            .collect(),
+    })
+}

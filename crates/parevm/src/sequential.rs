@@ -1,0 +1,149 @@
+//! The sequential path: a plain revm loop over the same [`Storage`], with
+//! an in-memory overlay of the changes committed so far.
+//!
+//! It is the oracle every parallel result is compared with, and what `auto`
+//! mode runs when parallelism cannot pay. It uses revm's stock mainnet
+//! handler and one EVM for the whole block, like a hand-written loop.
+
+use alloy_primitives::{Address, B256, U256};
+use revm::bytecode::Bytecode;
+use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use revm::database_interface::Database;
+use revm::handler::{MainBuilder, MainContext};
+use revm::primitives::hardfork::SpecId;
+use revm::state::AccountInfo;
+use revm::ExecuteEvm;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::error::{Result, StorageError};
+use crate::output::{merge_into, BlockResult, ExecStats, ExecutedBy, StateDiff, TxResult};
+use crate::storage::Storage;
+use crate::tx_task::{changes_of, receipt_of, TxFailure};
+use crate::view::AccountValue;
+
+/// Pre-block storage plus the changes of the transactions executed so far.
+pub(crate) struct OverlayDb<'a, S> {
+    storage: &'a S,
+    accounts: FxHashMap<Address, Option<AccountValue>>,
+    slots: FxHashMap<(Address, U256), U256>,
+    wiped: FxHashSet<Address>,
+}
+
+impl<'a, S: Storage> OverlayDb<'a, S> {
+    pub(crate) fn new(storage: &'a S) -> Self {
+        Self {
+            storage,
+            accounts: FxHashMap::default(),
+            slots: FxHashMap::default(),
+            wiped: FxHashSet::default(),
+        }
+    }
+
+    /// Applies one transaction's changes.
+    pub(crate) fn commit(&mut self, changes: &StateDiff) {
+        for (address, change) in changes {
+            if change.storage_cleared {
+                self.wiped.insert(*address);
+                self.slots.retain(|(a, _), _| a != address);
+            }
+            let previous_code = self
+                .accounts
+                .get(address)
+                .and_then(|a| a.as_ref())
+                .and_then(|a| a.code.clone());
+            let value = match &change.info {
+                Some(state) => {
+                    let code = match (&state.code, previous_code) {
+                        (Some(code), _) => Some(code.clone()),
+                        (None, Some(code)) => Some(code),
+                        (None, None) => None,
+                    };
+                    Some(AccountValue::from_state(state, code.as_ref()))
+                }
+                None => None,
+            };
+            self.accounts.insert(*address, value);
+            for (slot, value) in &change.storage {
+                self.slots.insert((*address, *slot), *value);
+            }
+        }
+    }
+}
+
+impl<S: Storage> Database for OverlayDb<'_, S> {
+    type Error = StorageError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StorageError> {
+        if let Some(value) = self.accounts.get(&address) {
+            // Code not cached here is fetched by `code_by_hash`.
+            return Ok(value.as_ref().map(AccountValue::to_info));
+        }
+        Ok(self.storage.account(&address)?.map(|basic| AccountInfo {
+            balance: basic.balance,
+            nonce: basic.nonce,
+            code_hash: basic.code_hash,
+            code: None,
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StorageError> {
+        if code_hash == revm::primitives::KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        self.storage.code_by_hash(&code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StorageError> {
+        if let Some(value) = self.slots.get(&(address, index)) {
+            return Ok(*value);
+        }
+        if self.wiped.contains(&address) {
+            return Ok(U256::ZERO);
+        }
+        self.storage.storage(&address, &index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StorageError> {
+        self.storage.block_hash(number)
+    }
+}
+
+/// Executes the block one transaction after another.
+///
+/// # Errors
+/// The first transaction that is invalid or whose reads fail.
+pub(crate) fn execute<S: Storage>(
+    storage: &S,
+    spec: SpecId,
+    cfg: CfgEnv,
+    block: BlockEnv,
+    txs: &[TxEnv],
+) -> Result<BlockResult> {
+    let mut evm = Context::mainnet()
+        .with_db(OverlayDb::new(storage))
+        .with_block(block)
+        .with_cfg(cfg)
+        .build_mainnet();
+    let mut results = Vec::with_capacity(txs.len());
+    let mut state = StateDiff::new();
+    let mut cumulative = 0u64;
+    for (index, tx) in txs.iter().enumerate() {
+        let outcome = evm.transact(tx.clone()).map_err(|e| TxFailure::from_evm(e, TxFailure::Storage).into_error(index))?;
+        let changes = changes_of(&outcome.state, spec);
+        evm.ctx.journaled_state.database.commit(&changes);
+        merge_into(&mut state, &changes);
+        let mut receipt = receipt_of(outcome.result);
+        cumulative += receipt.gas_used;
+        receipt.cumulative_gas_used = cumulative;
+        results.push(TxResult { receipt, changes });
+    }
+    Ok(BlockResult {
+        txs: results,
+        state,
+        stats: ExecStats {
+            executed_by: ExecutedBy::Sequential,
+            reexecutions: 0,
+        },
+    })
+}

@@ -1,0 +1,299 @@
+//! The versioned view: revm's `Database` over multi-version memory and the
+//! pre-block [`Storage`], as seen from one transaction's position.
+//!
+//! A read of location `L` by transaction `i` returns the newest write to `L`
+//! by a transaction below `i`, or the pre-block value when there is none.
+//! Two refinements:
+//! - **Lazy balance credits.** Beneficiary fees are stored as
+//!   [`EvmValue::BalanceDelta`] entries that commute with each other. A full
+//!   read of such an account sums the deltas down to the newest absolute
+//!   value. Only transactions that really read the beneficiary pay for this.
+//! - **Storage wipes.** A slot read also looks at the newest
+//!   [`Location::StorageWipe`] of the account; a wipe newer than the newest
+//!   slot write means the slot reads zero.
+//!
+//! Every read is recorded by value; validation repeats the resolution and
+//! compares. Reading an ESTIMATE fails the read with [`ViewError::Blocked`],
+//! which aborts the EVM run; the executor then parks the transaction.
+
+use std::ops::ControlFlow;
+
+use alloy_primitives::{Address, B256, U256};
+use revm::bytecode::Bytecode;
+use revm::database_interface::{DBErrorMarker, Database};
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::KECCAK_EMPTY;
+use revm::state::AccountInfo;
+use rustc_hash::FxHashMap;
+
+use crate::error::StorageError;
+use crate::mv_memory::{Entry, MvMemory};
+use crate::output::AccountState;
+use crate::storage::Storage;
+use crate::types::{Location, TxIdx};
+
+/// Account data as stored in mv-memory. Equality ignores the code bytes
+/// (the hash identifies them).
+#[derive(Clone, Debug)]
+pub(crate) struct AccountValue {
+    pub(crate) balance: U256,
+    pub(crate) nonce: u64,
+    pub(crate) code_hash: B256,
+    pub(crate) code: Option<Bytecode>,
+}
+
+impl PartialEq for AccountValue {
+    fn eq(&self, other: &Self) -> bool {
+        self.balance == other.balance && self.nonce == other.nonce && self.code_hash == other.code_hash
+    }
+}
+
+impl AccountValue {
+    pub(crate) fn empty() -> Self {
+        Self {
+            balance: U256::ZERO,
+            nonce: 0,
+            code_hash: KECCAK_EMPTY,
+            code: None,
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.balance.is_zero() && self.nonce == 0 && self.code_hash == KECCAK_EMPTY
+    }
+
+    pub(crate) fn to_info(&self) -> AccountInfo {
+        AccountInfo {
+            balance: self.balance,
+            nonce: self.nonce,
+            code_hash: self.code_hash,
+            code: match &self.code {
+                Some(code) => Some(code.clone()),
+                None if self.code_hash == KECCAK_EMPTY => Some(Bytecode::default()),
+                None => None,
+            },
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn from_state(state: &AccountState, previous_code: Option<&Bytecode>) -> Self {
+        Self {
+            balance: state.balance,
+            nonce: state.nonce,
+            code_hash: state.code_hash,
+            code: state.code.clone().or_else(|| previous_code.cloned()),
+        }
+    }
+}
+
+/// A value in the EVM's multi-version memory.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum EvmValue {
+    /// The whole account (`None`: does not exist).
+    Account(Option<AccountValue>),
+    /// "Add this much to the balance" (a beneficiary fee), touching the account.
+    BalanceDelta(U256),
+    /// A storage slot.
+    Slot(U256),
+    /// Storage was cleared by this transaction.
+    Wipe,
+}
+
+/// The EVM's multi-version memory.
+pub(crate) type EvmMemory = MvMemory<Location, EvmValue>;
+
+/// Why a read through the view failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum ViewError {
+    /// The read met an ESTIMATE of this transaction: wait for it.
+    #[error("blocked on transaction {0}")]
+    Blocked(TxIdx),
+    /// The pre-block storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// mv-memory held a value of the wrong kind for its location.
+    #[error("invariant violated: {0}")]
+    Invariant(String),
+}
+
+impl DBErrorMarker for ViewError {}
+
+/// Applies a (summed) balance credit that also touches the account, with
+/// the EIP-161 rule: after Spurious Dragon a touched empty account is deleted.
+pub(crate) fn apply_delta(base: Option<AccountValue>, delta: U256, spec: SpecId) -> Option<AccountValue> {
+    let mut account = base.unwrap_or_else(AccountValue::empty);
+    account.balance = account.balance.saturating_add(delta);
+    if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty() {
+        None
+    } else {
+        Some(account)
+    }
+}
+
+fn storage_account<S: Storage>(storage: &S, address: &Address) -> Result<Option<AccountValue>, ViewError> {
+    let Some(basic) = storage.account(address)? else {
+        return Ok(None);
+    };
+    let code = if basic.code_hash == KECCAK_EMPTY || basic.code_hash.is_zero() {
+        None
+    } else {
+        Some(storage.code_by_hash(&basic.code_hash)?)
+    };
+    Ok(Some(AccountValue {
+        balance: basic.balance,
+        nonce: basic.nonce,
+        code_hash: if basic.code_hash.is_zero() { KECCAK_EMPTY } else { basic.code_hash },
+        code,
+    }))
+}
+
+/// The account at `address` as transaction `tx` sees it.
+pub(crate) fn resolve_account<S: Storage>(
+    mv: &EvmMemory,
+    storage: &S,
+    address: Address,
+    tx: TxIdx,
+    spec: SpecId,
+) -> Result<Option<AccountValue>, ViewError> {
+    let mut delta = U256::ZERO;
+    let mut has_delta = false;
+    let base = mv.walk_below(&Location::Account(address), tx, |writer, entry| match entry {
+        Entry::Estimate => ControlFlow::Break(Err(ViewError::Blocked(writer))),
+        Entry::Data(_, EvmValue::Account(value)) => ControlFlow::Break(Ok(value.clone())),
+        Entry::Data(_, EvmValue::BalanceDelta(d)) => {
+            delta = delta.saturating_add(*d);
+            has_delta = true;
+            ControlFlow::Continue(())
+        }
+        Entry::Data(_, other) => ControlFlow::Break(Err(ViewError::Invariant(format!(
+            "account location of {address} holds {other:?}"
+        )))),
+    });
+    let base = match base {
+        Some(result) => result?,
+        None => storage_account(storage, &address)?,
+    };
+    Ok(if has_delta { apply_delta(base, delta, spec) } else { base })
+}
+
+/// The storage slot as transaction `tx` sees it.
+pub(crate) fn resolve_slot<S: Storage>(
+    mv: &EvmMemory,
+    storage: &S,
+    address: Address,
+    slot: U256,
+    tx: TxIdx,
+) -> Result<U256, ViewError> {
+    let wipe = match mv.latest_below(&Location::StorageWipe(address), tx) {
+        Some((writer, Entry::Estimate)) => return Err(ViewError::Blocked(writer)),
+        Some((writer, _)) => Some(writer),
+        None => None,
+    };
+    match mv.latest_below(&Location::Storage(address, slot), tx) {
+        Some((writer, Entry::Estimate)) => Err(ViewError::Blocked(writer)),
+        // A transaction that wipes and then writes a slot: the write wins.
+        Some((writer, Entry::Data(_, EvmValue::Slot(value)))) if wipe.is_none_or(|w| writer >= w) => Ok(value),
+        Some((_, Entry::Data(_, EvmValue::Slot(_)))) => Ok(U256::ZERO),
+        Some((_, Entry::Data(_, other))) => Err(ViewError::Invariant(format!(
+            "storage location of {address} holds {other:?}"
+        ))),
+        None if wipe.is_some() => Ok(U256::ZERO),
+        None => Ok(storage.storage(&address, &slot)?),
+    }
+}
+
+/// What one incarnation read, by value.
+#[derive(Debug, Default)]
+pub(crate) struct ReadSet {
+    pub(crate) accounts: FxHashMap<Address, Option<AccountValue>>,
+    pub(crate) slots: Vec<(Address, U256, U256)>,
+}
+
+impl ReadSet {
+    /// True when every read still resolves to the same value for `tx`.
+    pub(crate) fn still_valid<S: Storage>(&self, mv: &EvmMemory, storage: &S, tx: TxIdx, spec: SpecId) -> bool {
+        self.accounts.iter().all(|(address, seen)| {
+            matches!(resolve_account(mv, storage, *address, tx, spec), Ok(now) if now == *seen)
+        }) && self.slots.iter().all(|(address, slot, seen)| {
+            matches!(resolve_slot(mv, storage, *address, *slot, tx), Ok(now) if now == *seen)
+        })
+    }
+}
+
+/// revm's database for one incarnation of one transaction.
+pub(crate) struct VersionedView<'a, S> {
+    pub(crate) mv: &'a EvmMemory,
+    pub(crate) storage: &'a S,
+    pub(crate) spec: SpecId,
+    pub(crate) beneficiary: Address,
+    pub(crate) tx: TxIdx,
+    pub(crate) reads: ReadSet,
+    /// Set by the handler just before the fee is credited to the beneficiary.
+    pub(crate) in_reward: bool,
+    /// True when the beneficiary was first loaded for the fee credit: its
+    /// balance was *not* read, and the credit becomes a delta.
+    pub(crate) lazy_beneficiary: bool,
+}
+
+impl<'a, S: Storage> VersionedView<'a, S> {
+    pub(crate) fn new(mv: &'a EvmMemory, storage: &'a S, spec: SpecId, beneficiary: Address) -> Self {
+        Self {
+            mv,
+            storage,
+            spec,
+            beneficiary,
+            tx: 0,
+            reads: ReadSet::default(),
+            in_reward: false,
+            lazy_beneficiary: false,
+        }
+    }
+
+    /// Points the view at a new incarnation of `tx`.
+    pub(crate) fn reset(&mut self, tx: TxIdx) {
+        self.tx = tx;
+        self.reads = ReadSet::default();
+        self.in_reward = false;
+        self.lazy_beneficiary = false;
+    }
+}
+
+impl<S: Storage> Database for VersionedView<'_, S> {
+    type Error = ViewError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        if self.in_reward && address == self.beneficiary && !self.reads.accounts.contains_key(&address) {
+            // The fee credit is the only use of the beneficiary in this
+            // transaction: hand revm a zero balance and turn what it adds
+            // into a commutative delta (see `tx_task`).
+            self.lazy_beneficiary = true;
+            return Ok(Some(AccountInfo::default()));
+        }
+        if let Some(seen) = self.reads.accounts.get(&address) {
+            return Ok(seen.as_ref().map(AccountValue::to_info));
+        }
+        let value = resolve_account(self.mv, self.storage, address, self.tx, self.spec)?;
+        let info = value.as_ref().map(AccountValue::to_info);
+        self.reads.accounts.insert(address, value);
+        Ok(info)
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        // Accounts carry their code, so revm only lands here for code it did
+        // not get from `basic`: the pre-block storage has it.
+        if code_hash == KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        Ok(self.storage.code_by_hash(&code_hash)?)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        let value = resolve_slot(self.mv, self.storage, address, index, self.tx)?;
+        self.reads.slots.push((address, index, value));
+        Ok(value)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, Self::Error> {
+        Ok(self.storage.block_hash(number)?)
+    }
+}
