@@ -25,6 +25,13 @@ enum Command {
     /// Execute random conflict-heavy blocks in parallel and sequentially until
     /// time runs out; report any divergence with the seed that reproduces it.
     Stress(commands::stress::Args),
+    /// Execute mainnet fixture blocks (block.json + prestate.json) and check
+    /// them against their headers, sequential and parallel.
+    Run(commands::run::Args),
+    /// Run Ethereum execution-spec state tests through the parallel path.
+    Statetest(commands::statetest::Args),
+    /// Import blockchain tests block by block through the parallel path.
+    Blocktest(commands::blocktest::Args),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +39,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => commands::bench::run(args),
         Command::Stress(args) => commands::stress::run(args),
+        Command::Run(args) => commands::run::run(args),
+        Command::Statetest(args) => commands::statetest::run(args),
+        Command::Blocktest(args) => commands::blocktest::run(args),
     };
     match result {
         Ok(code) => code,

@@ -57,8 +57,10 @@
 //! - [`sequential`]: the reference sequential path.
 //! - [`storage`], [`chain`], [`output`], [`error`], [`types`].
 
+pub mod block;
 pub mod chain;
 pub mod error;
+pub mod fixtures;
 pub(crate) mod executor;
 pub mod gen;
 pub(crate) mod mv_memory;
@@ -66,9 +68,11 @@ pub mod output;
 pub(crate) mod scheduler;
 pub(crate) mod sequential;
 pub mod storage;
+pub mod trie;
 pub(crate) mod tx_task;
 pub mod types;
 pub(crate) mod view;
+pub mod workload;
 
 /// Synchronisation primitives of the scheduler, swappable for a model checker.
 pub(crate) mod sync {

@@ -1,4 +1,7 @@
 //! One module per subcommand.
 
 pub(crate) mod bench;
+pub(crate) mod blocktest;
+pub(crate) mod run;
+pub(crate) mod statetest;
 pub(crate) mod stress;

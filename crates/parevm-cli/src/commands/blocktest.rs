@@ -1,0 +1,14 @@
+//! `parevm blocktest` (being built).
+
+use std::process::ExitCode;
+
+/// Arguments of `parevm blocktest`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct Args {
+    /// Files or directories.
+    paths: Vec<std::path::PathBuf>,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`parevm blocktest` is not implemented yet (paths: {:?})", args.paths)
+}

@@ -1,0 +1,1 @@
+//! Whole-block processing around the transaction engine (work in progress).

@@ -1,0 +1,1 @@
+//! State and receipt roots (work in progress).

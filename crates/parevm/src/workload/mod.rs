@@ -1,0 +1,1 @@
+//! Deterministic synthetic workloads for benchmarks (work in progress).
