@@ -213,3 +213,7 @@ fn try_validate<T: VmTask>(
     }
     scheduler.finish_validation(version.tx, aborted)
 }
+
+#[cfg(test)]
+#[path = "executor_tests.rs"]
+mod tests;
