@@ -110,7 +110,7 @@ impl Asm {
 
 /// `mixer(read_slot, write_slot, addend, mode)`: `s[write] = s[read] + addend`,
 /// LOG1(write); mode 1 reverts afterwards, mode 2 loops until out of gas.
-fn mixer_code() -> Bytes {
+pub fn mixer_code() -> Bytes {
     let mut a = Asm::default();
     a.arg(0).op(op::SLOAD).arg(2).op(op::ADD).arg(1).op(op::SSTORE);
     a.arg(1).push(0).push(0).op(op::LOG1);
@@ -130,7 +130,7 @@ fn mixer_code() -> Bytes {
 }
 
 /// `prober(addr)`: `s[0] = BALANCE(addr)`, `s[1] = EXTCODEHASH(addr)`.
-fn prober_code() -> Bytes {
+pub fn prober_code() -> Bytes {
     let mut a = Asm::default();
     a.arg(0).op(op::BALANCE).push(0).op(op::SSTORE);
     a.arg(0).op(op::EXTCODEHASH).push(1).op(op::SSTORE).op(op::STOP);
@@ -138,7 +138,7 @@ fn prober_code() -> Bytes {
 }
 
 /// `forwarder(to)` payable: CALL `to` with the call value.
-fn forwarder_code() -> Bytes {
+pub fn forwarder_code() -> Bytes {
     let mut a = Asm::default();
     a.push(0).push(0).push(0).push(0).op(op::CALLVALUE).arg(0).op(op::GAS).op(op::CALL).op(op::POP).op(op::STOP);
     a.bytes()
@@ -146,7 +146,7 @@ fn forwarder_code() -> Bytes {
 
 /// Runtime of the destructible child: with no calldata increments slot 0;
 /// otherwise SELFDESTRUCTs to the address in word 0.
-fn child_runtime() -> Vec<u8> {
+pub fn child_runtime() -> Vec<u8> {
     let mut a = Asm::default();
     a.op(op::CALLDATASIZE);
     let sd_at = a.0.len() + 1;
@@ -159,7 +159,7 @@ fn child_runtime() -> Vec<u8> {
 }
 
 /// Init code of the child: sets slot 0 to 1, returns the runtime.
-fn child_init() -> Vec<u8> {
+pub fn child_init() -> Vec<u8> {
     let runtime = child_runtime();
     let mut a = Asm::default();
     a.push(1).push(0).op(op::SSTORE);
@@ -174,7 +174,7 @@ fn child_init() -> Vec<u8> {
 
 /// `factory(mode, salt)`: mode 0 CREATEs a child, otherwise CREATE2 with `salt`;
 /// stores the new address (zero on failure) in slot 0.
-fn factory_code() -> Bytes {
+pub fn factory_code() -> Bytes {
     let init = child_init();
     let len = u8::try_from(init.len()).unwrap_or(u8::MAX);
     let mut a = Asm::default();
@@ -295,6 +295,8 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
         ..Default::default()
     };
 
+    // Free gas before London: the beneficiary may get zero credits.
+    let free_gas = !london && rng.chance(15);
     let mut nonces = vec![0u64; accounts.len()];
     let mut txs = Vec::with_capacity(params.txs);
     let invalid_at = rng
@@ -363,7 +365,7 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
         let (tx_type, gas_price, gas_priority_fee) = if london {
             (2, 7 + u128::from(rng.below(20)), Some(u128::from(rng.below(5))))
         } else {
-            (0, 1 + u128::from(rng.below(20)), None)
+            (0, if free_gas { 0 } else { 1 + u128::from(rng.below(20)) }, None)
         };
         txs.push(TxEnv {
             tx_type,

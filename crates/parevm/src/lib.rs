@@ -236,15 +236,16 @@ fn execute_parallel<S: Storage>(storage: &S, input: &BlockInput, threads: usize)
         if let Some(delta) = beneficiary_delta {
             let before = match current.take() {
                 Some(value) => value,
-                None => view::resolve_account(&mv_memory::MvMemory::new(0), storage, beneficiary, 0, input.spec)
-                    .map_err(|e| match e {
-                        view::ViewError::Storage(source) => ExecError::Storage { index, source },
-                        other => ExecError::Internal(other.to_string()),
-                    })?,
+                None => view::storage_account(storage, &beneficiary).map_err(|e| match e {
+                    view::ViewError::Storage(source) => ExecError::Storage { index, source },
+                    other => ExecError::Internal(other.to_string()),
+                })?,
             };
             if let Some(change) = credit(before.as_ref(), delta, input.spec) {
                 changes.insert(beneficiary, change);
             }
+            // Unchanged by this transaction (an untouched pre-Spurious empty account).
+            current = Some(before);
         }
         if let Some(change) = changes.get(&beneficiary) {
             let previous_code = current.as_ref().and_then(|c| c.as_ref()).and_then(|c| c.code.clone());
@@ -275,5 +276,6 @@ fn credit(before: Option<&AccountValue>, delta: alloy_primitives::U256, spec: Sp
     };
     account.mark_touch();
     account.info.balance = account.info.balance.saturating_add(delta);
+    output::normalize_pre_spurious(&mut account, spec);
     account_change(&account, spec)
 }

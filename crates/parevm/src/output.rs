@@ -210,6 +210,27 @@ pub(crate) fn merge_into(acc: &mut StateDiff, changes: &StateDiff) {
     }
 }
 
+/// Before Spurious Dragon a touched empty account is kept, not deleted:
+/// revm's journal expresses this at the end of each transaction by marking
+/// an account that did not exist as created, and by un-touching one that
+/// existed. Accounts we build ourselves (the lazy beneficiary credit) go
+/// through the same rule so both paths describe them alike.
+pub(crate) fn normalize_pre_spurious(account: &mut Account, spec: SpecId) {
+    if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON)
+        || !account.is_touched()
+        || !account.is_empty()
+        || account.is_selfdestructed()
+        || account.is_created()
+    {
+        return;
+    }
+    if account.is_loaded_as_not_existing() {
+        account.mark_created();
+    } else {
+        account.unmark_touch();
+    }
+}
+
 /// The change revm's journal recorded for one account, or `None` if the
 /// account was only read. Shared by both execution paths, so that they agree
 /// by construction on what "changed" means.

@@ -130,7 +130,7 @@ pub(crate) fn apply_delta(base: Option<AccountValue>, delta: U256, spec: SpecId)
     }
 }
 
-fn storage_account<S: Storage>(storage: &S, address: &Address) -> Result<Option<AccountValue>, ViewError> {
+pub(crate) fn storage_account<S: Storage>(storage: &S, address: &Address) -> Result<Option<AccountValue>, ViewError> {
     let Some(basic) = storage.account(address)? else {
         return Ok(None);
     };

@@ -10,9 +10,9 @@ use parevm::{execute_block, BlockInput, BlockResult, Config, ExecError, Storage}
 /// Thread counts every differential check runs at.
 pub const THREADS: [usize; 5] = [1, 2, 4, 8, 16];
 
-/// An address from a small number.
+/// An address from a small number (offset past the precompiles).
 pub fn addr(n: u64) -> Address {
-    Address::left_padding_from(&n.to_be_bytes())
+    Address::left_padding_from(&(0x10_0000 + n).to_be_bytes())
 }
 
 /// A block environment for `spec` with `beneficiary`.
