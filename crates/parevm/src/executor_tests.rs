@@ -33,7 +33,8 @@ fn initial(key: u8) -> u64 {
 }
 
 fn mix(tx: TxIdx, acc: u64, key: u8) -> u64 {
-    acc.wrapping_mul(31).wrapping_add(tx as u64 * 7919 + u64::from(key))
+    acc.wrapping_mul(31)
+        .wrapping_add(tx as u64 * 7919 + u64::from(key))
 }
 
 /// (values read, final writes) of one transaction.
@@ -52,7 +53,10 @@ impl VmTask for MockBlock {
 
     fn execute(&self, mv: &mut &MvMemory<u8, u64>, version: Version) -> ExecOutcome<Self> {
         let tx = &self.txs[version.tx];
-        if tx.panic_on_incarnation.is_some_and(|i| i <= version.incarnation) {
+        if tx
+            .panic_on_incarnation
+            .is_some_and(|i| i <= version.incarnation)
+        {
             panic!("injected failure in transaction {}", version.tx);
         }
         let mut own: HashMap<u8, u64> = HashMap::new();
@@ -91,11 +95,13 @@ impl VmTask for MockBlock {
     }
 
     fn validate(&self, mv: &MvMemory<u8, u64>, tx: TxIdx, reads: &Self::Reads) -> bool {
-        reads.iter().all(|(key, seen)| match mv.latest_below(key, tx) {
-            Some((_, Entry::Data(_, v))) => v == *seen,
-            Some((_, Entry::Estimate)) => false,
-            None => initial(*key) == *seen,
-        })
+        reads
+            .iter()
+            .all(|(key, seen)| match mv.latest_below(key, tx) {
+                Some((_, Entry::Data(_, v))) => v == *seen,
+                Some((_, Entry::Estimate)) => false,
+                None => initial(*key) == *seen,
+            })
     }
 }
 
@@ -137,29 +143,30 @@ fn op_strategy(keys: u8) -> impl Strategy<Value = Op> {
 
 fn block_strategy() -> impl Strategy<Value = (MockBlock, Vec<Option<TxIdx>>)> {
     (1u8..12).prop_flat_map(|keys| {
-        prop::collection::vec(prop::collection::vec(op_strategy(keys), 0..8), 1..120).prop_flat_map(|txs| {
-            let n = txs.len();
-            // Random "same sender" hints: each tx may name a lower one.
-            prop::collection::vec(prop::option::weighted(0.2, any::<prop::sample::Index>()), n).prop_map(
-                move |hints| {
-                    let predecessors = hints
-                        .iter()
-                        .enumerate()
-                        .map(|(i, h)| h.as_ref().filter(|_| i > 0).map(|ix| ix.index(i)))
-                        .collect();
-                    let block = MockBlock {
-                        txs: txs
+        prop::collection::vec(prop::collection::vec(op_strategy(keys), 0..8), 1..120).prop_flat_map(
+            |txs| {
+                let n = txs.len();
+                // Random "same sender" hints: each tx may name a lower one.
+                prop::collection::vec(prop::option::weighted(0.2, any::<prop::sample::Index>()), n)
+                    .prop_map(move |hints| {
+                        let predecessors = hints
                             .iter()
-                            .map(|ops| MockTx {
-                                ops: ops.clone(),
-                                panic_on_incarnation: None,
-                            })
-                            .collect(),
-                    };
-                    (block, predecessors)
-                },
-            )
-        })
+                            .enumerate()
+                            .map(|(i, h)| h.as_ref().filter(|_| i > 0).map(|ix| ix.index(i)))
+                            .collect();
+                        let block = MockBlock {
+                            txs: txs
+                                .iter()
+                                .map(|ops| MockTx {
+                                    ops: ops.clone(),
+                                    panic_on_incarnation: None,
+                                })
+                                .collect(),
+                        };
+                        (block, predecessors)
+                    })
+            },
+        )
     })
 }
 
@@ -181,7 +188,12 @@ fn many_runs_of_a_hot_block_are_deterministic() {
     let block = MockBlock {
         txs: (0..200)
             .map(|i| MockTx {
-                ops: vec![Op::Read(0), Op::Write(0), Op::Read((i % 3) as u8 + 1), Op::Write((i % 5) as u8)],
+                ops: vec![
+                    Op::Read(0),
+                    Op::Write(0),
+                    Op::Read((i % 3) as u8 + 1),
+                    Op::Write((i % 5) as u8),
+                ],
                 panic_on_incarnation: None,
             })
             .collect(),
@@ -189,7 +201,8 @@ fn many_runs_of_a_hot_block_are_deterministic() {
     let (expected, _) = sequential(&block);
     for threads in 1..=16 {
         for _ in 0..5 {
-            let (outputs, _) = run_block(&block, block.txs.len(), threads, vec![]).expect("no panic");
+            let (outputs, _) =
+                run_block(&block, block.txs.len(), threads, vec![]).expect("no panic");
             assert_eq!(outputs, expected, "threads {threads}");
         }
     }
@@ -207,7 +220,10 @@ fn a_panicking_transaction_is_an_error_not_a_hang() {
         txs[37].panic_on_incarnation = Some(0);
         let block = MockBlock { txs };
         let error = run_block(&block, block.txs.len(), threads, vec![]).expect_err("must fail");
-        assert!(error.contains("panicked") && error.contains("injected failure"), "{error}");
+        assert!(
+            error.contains("panicked") && error.contains("injected failure"),
+            "{error}"
+        );
     }
 }
 

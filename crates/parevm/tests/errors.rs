@@ -22,9 +22,13 @@ fn funded(accounts: &[Address]) -> InMemoryStorage {
 fn wrong_nonce_names_the_transaction() {
     let senders: Vec<Address> = (1..=30).map(addr).collect();
     let storage = funded(&senders);
-    let mut txs: Vec<_> = senders.iter().map(|s| tx(*s, Some(addr(999)), 1, 0, &[], 21_000)).collect();
+    let mut txs: Vec<_> = senders
+        .iter()
+        .map(|s| tx(*s, Some(addr(999)), 1, 0, &[], 21_000))
+        .collect();
     txs[17].nonce = 5;
-    let error = check(&storage, &input(SpecId::CANCUN, addr(0xc0), txs)).expect_err("invalid block");
+    let error =
+        check(&storage, &input(SpecId::CANCUN, addr(0xc0), txs)).expect_err("invalid block");
     match error {
         ExecError::InvalidTransaction { index, reason } => {
             assert_eq!(index, 17);
@@ -38,11 +42,18 @@ fn wrong_nonce_names_the_transaction() {
 fn insufficient_funds_names_the_first_failing_transaction() {
     let senders: Vec<Address> = (1..=20).map(addr).collect();
     let storage = funded(&senders);
-    let mut txs: Vec<_> = senders.iter().map(|s| tx(*s, Some(addr(999)), 1, 0, &[], 21_000)).collect();
+    let mut txs: Vec<_> = senders
+        .iter()
+        .map(|s| tx(*s, Some(addr(999)), 1, 0, &[], 21_000))
+        .collect();
     txs[12].value = U256::from(10u64.pow(19));
     txs[15].nonce = 3;
-    let error = check(&storage, &input(SpecId::SHANGHAI, addr(0xc0), txs)).expect_err("invalid block");
-    assert!(matches!(error, ExecError::InvalidTransaction { index: 12, .. }), "{error:?}");
+    let error =
+        check(&storage, &input(SpecId::SHANGHAI, addr(0xc0), txs)).expect_err("invalid block");
+    assert!(
+        matches!(error, ExecError::InvalidTransaction { index: 12, .. }),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -52,11 +63,21 @@ fn a_transaction_that_looks_invalid_speculatively_is_valid_after_its_funding() {
     let senders: Vec<Address> = (1..=6).map(addr).collect();
     let storage = funded(&senders);
     let poor = addr(50);
-    let mut txs: Vec<_> = senders.iter().map(|s| tx(*s, Some(poor), 10u64.pow(16), 0, &[], 21_000)).collect();
+    let mut txs: Vec<_> = senders
+        .iter()
+        .map(|s| tx(*s, Some(poor), 10u64.pow(16), 0, &[], 21_000))
+        .collect();
     txs.push(tx(poor, Some(addr(51)), 10u64.pow(16), 0, &[], 21_000));
     let result = check(&storage, &input(SpecId::CANCUN, addr(0xc0), txs)).expect("valid block");
     assert!(result.txs.iter().all(|t| t.receipt.success()));
-    assert_eq!(result.state[&addr(51)].info.as_ref().expect("exists").balance, U256::from(10u64.pow(16)));
+    assert_eq!(
+        result.state[&addr(51)]
+            .info
+            .as_ref()
+            .expect("exists")
+            .balance,
+        U256::from(10u64.pow(16))
+    );
 }
 
 /// A storage backend that fails reading one account.
@@ -93,10 +114,14 @@ fn storage_error_names_the_transaction() {
         broken: addr(777),
         called: AtomicBool::new(false),
     };
-    let mut txs: Vec<_> = senders.iter().map(|s| tx(*s, Some(addr(999)), 1, 0, &[], 21_000)).collect();
+    let mut txs: Vec<_> = senders
+        .iter()
+        .map(|s| tx(*s, Some(addr(999)), 1, 0, &[], 21_000))
+        .collect();
     txs[9].kind = parevm::revm::primitives::TxKind::Call(addr(777));
     txs[20].kind = parevm::revm::primitives::TxKind::Call(addr(777));
-    let error = check(&storage, &input(SpecId::CANCUN, addr(0xc0), txs)).expect_err("storage fails");
+    let error =
+        check(&storage, &input(SpecId::CANCUN, addr(0xc0), txs)).expect_err("storage fails");
     assert!(storage.called.load(Ordering::Relaxed));
     match error {
         ExecError::Storage { index, source } => {
@@ -109,6 +134,10 @@ fn storage_error_names_the_transaction() {
 
 #[test]
 fn empty_block_is_ok() {
-    let result = check(&InMemoryStorage::new(), &input(SpecId::CANCUN, addr(1), vec![])).expect("ok");
+    let result = check(
+        &InMemoryStorage::new(),
+        &input(SpecId::CANCUN, addr(1), vec![]),
+    )
+    .expect("ok");
     assert!(result.txs.is_empty() && result.state.is_empty());
 }

@@ -24,7 +24,9 @@ const FORKS: [SpecId; 9] = [
 ];
 
 fn word(a: Address) -> Vec<u8> {
-    U256::from_be_slice(a.as_slice()).to_be_bytes::<32>().to_vec()
+    U256::from_be_slice(a.as_slice())
+        .to_be_bytes::<32>()
+        .to_vec()
 }
 
 const ETHER: u64 = 1_000_000_000_000_000_000;
@@ -44,13 +46,13 @@ fn beneficiary_in_every_role() {
         storage.insert_contract(factory, U256::ZERO, 1, factory_code());
         storage.insert_contract(child, U256::from(1000), 1, child_runtime().into());
         let txs = vec![
-            tx(b, Some(d), 5, 0, &[], 21_000),                     // pays the fee
-            tx(c, Some(d), 6, 0, &[], 21_000),                     // pays the fee
-            tx(coinbase, Some(d), 7, 0, &[], 21_000),              // sent by the beneficiary
-            tx(b, Some(coinbase), 8, 1, &[], 21_000),              // value to it
-            tx(c, Some(prober), 0, 1, &word(coinbase), 100_000),   // BALANCE / EXTCODEHASH of it
+            tx(b, Some(d), 5, 0, &[], 21_000),                   // pays the fee
+            tx(c, Some(d), 6, 0, &[], 21_000),                   // pays the fee
+            tx(coinbase, Some(d), 7, 0, &[], 21_000),            // sent by the beneficiary
+            tx(b, Some(coinbase), 8, 1, &[], 21_000),            // value to it
+            tx(c, Some(prober), 0, 1, &word(coinbase), 100_000), // BALANCE / EXTCODEHASH of it
             tx(b, Some(forwarder), 9, 2, &word(coinbase), 100_000), // CALL with value to it
-            tx(c, Some(child), 0, 2, &word(coinbase), 100_000),    // SELFDESTRUCT to it
+            tx(c, Some(child), 0, 2, &word(coinbase), 100_000),  // SELFDESTRUCT to it
             tx(coinbase, Some(prober), 0, 1, &word(coinbase), 100_000),
             tx(b, Some(d), 10, 3, &[], 21_000),
         ];
@@ -58,8 +60,15 @@ fn beneficiary_in_every_role() {
         let block = input(spec, coinbase, txs.clone());
         let result = check(&storage, &block).expect("valid block");
         // The beneficiary's balance follows from the receipts alone.
-        let tip = |t: &parevm::revm::context::TxEnv| U256::from(t.gas_price - u128::from(block.block.basefee));
-        let fees: U256 = result.txs.iter().zip(&txs).map(|(r, t)| U256::from(r.receipt.gas_used) * tip(t)).sum();
+        let tip = |t: &parevm::revm::context::TxEnv| {
+            U256::from(t.gas_price - u128::from(block.block.basefee))
+        };
+        let fees: U256 = result
+            .txs
+            .iter()
+            .zip(&txs)
+            .map(|(r, t)| U256::from(r.receipt.gas_used) * tip(t))
+            .sum();
         let own_fees: U256 = result
             .txs
             .iter()
@@ -67,10 +76,23 @@ fn beneficiary_in_every_role() {
             .filter(|(_, t)| t.caller == coinbase)
             .map(|(r, t)| U256::from(r.receipt.gas_used) * U256::from(t.gas_price))
             .sum();
-        let forwarded = if result.txs[5].receipt.success() { 9 } else { 0 };
-        let destructed = if result.txs[6].receipt.success() { 1000 } else { 0 };
-        let expected = U256::from(ETHER) + fees - own_fees - U256::from(7) + U256::from(8 + forwarded + destructed);
-        let actual = result.state[&coinbase].info.as_ref().expect("exists").balance;
+        let forwarded = if result.txs[5].receipt.success() {
+            9
+        } else {
+            0
+        };
+        let destructed = if result.txs[6].receipt.success() {
+            1000
+        } else {
+            0
+        };
+        let expected = U256::from(ETHER) + fees - own_fees - U256::from(7)
+            + U256::from(8 + forwarded + destructed);
+        let actual = result.state[&coinbase]
+            .info
+            .as_ref()
+            .expect("exists")
+            .balance;
         assert_eq!(actual, expected, "{spec:?}");
         assert_eq!(result.txs.len(), n);
         // The prober stored BALANCE(coinbase) as seen mid-block (Frontier
@@ -84,17 +106,25 @@ fn beneficiary_in_every_role() {
 #[test]
 fn zero_fee_beneficiary_is_created_only_before_spurious_dragon() {
     let (coinbase, sender) = (addr(0xc0), addr(1));
-    for spec in FORKS.into_iter().filter(|s| !s.is_enabled_in(SpecId::LONDON)) {
+    for spec in FORKS
+        .into_iter()
+        .filter(|s| !s.is_enabled_in(SpecId::LONDON))
+    {
         let mut storage = InMemoryStorage::new();
         storage.insert_account(sender, U256::from(ETHER), 0);
-        let mut txs: Vec<_> = (0..10).map(|n| tx(sender, Some(addr(50 + n)), 1, n, &[], 21_000)).collect();
+        let mut txs: Vec<_> = (0..10)
+            .map(|n| tx(sender, Some(addr(50 + n)), 1, n, &[], 21_000))
+            .collect();
         for t in &mut txs {
             t.gas_price = 0;
         }
         let result = check(&storage, &input(spec, coinbase, txs)).expect("valid block");
         let created = result.state.get(&coinbase).and_then(|c| c.info.clone());
         if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
-            assert!(created.is_none(), "{spec:?}: touched empty beneficiary must be deleted");
+            assert!(
+                created.is_none(),
+                "{spec:?}: touched empty beneficiary must be deleted"
+            );
         } else {
             let info = created.expect("pre-Spurious: zero credit creates the account");
             assert!(info.is_empty(), "{spec:?}");
@@ -108,7 +138,13 @@ fn storage_wipe_and_recreation() {
     let salt = U256::from(3);
     let child = factory.create2(B256::from(salt), keccak256(child_init()));
     let create2 = [U256::from(1).to_be_bytes::<32>(), salt.to_be_bytes::<32>()].concat();
-    for spec in [SpecId::PETERSBURG, SpecId::LONDON, SpecId::SHANGHAI, SpecId::CANCUN, SpecId::PRAGUE] {
+    for spec in [
+        SpecId::PETERSBURG,
+        SpecId::LONDON,
+        SpecId::SHANGHAI,
+        SpecId::CANCUN,
+        SpecId::PRAGUE,
+    ] {
         let mut storage = InMemoryStorage::new();
         storage.insert_account(sender, U256::from(ETHER), 0);
         storage.insert_contract(factory, U256::ZERO, 1, factory_code());
@@ -136,7 +172,12 @@ fn storage_wipe_and_recreation() {
 fn code_deployed_in_the_block_is_visible_by_address_and_hash() {
     let (sender, other, coinbase, prober) = (addr(1), addr(2), addr(0xc0), addr(0xa2));
     let child = sender.create(0);
-    for spec in [SpecId::PETERSBURG, SpecId::BERLIN, SpecId::SHANGHAI, SpecId::CANCUN] {
+    for spec in [
+        SpecId::PETERSBURG,
+        SpecId::BERLIN,
+        SpecId::SHANGHAI,
+        SpecId::CANCUN,
+    ] {
         let mut storage = InMemoryStorage::new();
         storage.insert_account(sender, U256::from(ETHER), 0);
         storage.insert_account(other, U256::from(ETHER), 0);
@@ -148,7 +189,11 @@ fn code_deployed_in_the_block_is_visible_by_address_and_hash() {
         ];
         let result = check(&storage, &input(spec, coinbase, txs)).expect("valid block");
         assert_eq!(result.txs[0].receipt.created_address, Some(child));
-        assert_eq!(result.state[&child].storage[&U256::ZERO], U256::from(2), "{spec:?}");
+        assert_eq!(
+            result.state[&child].storage[&U256::ZERO],
+            U256::from(2),
+            "{spec:?}"
+        );
         assert_eq!(
             result.state[&prober].storage[&U256::from(1)],
             U256::from_be_bytes(keccak256(child_runtime()).0),
@@ -164,14 +209,23 @@ fn touching_an_empty_account_deletes_it_from_spurious_dragon() {
         let mut storage = InMemoryStorage::new();
         storage.insert_account(sender, U256::from(ETHER), 0);
         storage.insert_account(empty, U256::ZERO, 0);
-        let txs = vec![tx(sender, Some(empty), 0, 0, &[], 21_000), tx(sender, Some(addr(5)), 1, 1, &[], 21_000)];
+        let txs = vec![
+            tx(sender, Some(empty), 0, 0, &[], 21_000),
+            tx(sender, Some(addr(5)), 1, 1, &[], 21_000),
+        ];
         let result = check(&storage, &input(spec, coinbase, txs)).expect("valid block");
         let after = result.state.get(&empty);
         if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
-            assert!(after.is_some_and(|c| c.info.is_none()), "{spec:?}: must be deleted");
+            assert!(
+                after.is_some_and(|c| c.info.is_none()),
+                "{spec:?}: must be deleted"
+            );
         } else {
             // Before EIP-161 an existing empty account just stays.
-            assert!(after.is_none_or(|c| c.info.is_some()), "{spec:?}: must survive");
+            assert!(
+                after.is_none_or(|c| c.info.is_some()),
+                "{spec:?}: must survive"
+            );
         }
     }
 }
@@ -186,9 +240,17 @@ fn one_sender_chain_and_shared_recipient() {
     for o in &others {
         storage.insert_account(*o, U256::from(ETHER), 0);
     }
-    let mut txs: Vec<_> = (0..30).map(|n| tx(sender, Some(hot), 1, n, &[], 21_000)).collect();
+    let mut txs: Vec<_> = (0..30)
+        .map(|n| tx(sender, Some(hot), 1, n, &[], 21_000))
+        .collect();
     txs.extend(others.iter().map(|o| tx(*o, Some(hot), 2, 0, &[], 21_000)));
     let result = check(&storage, &input(SpecId::CANCUN, coinbase, txs)).expect("valid");
-    assert_eq!(result.state[&hot].info.as_ref().expect("exists").balance, U256::from(30 + 60));
-    assert_eq!(result.state[&sender].info.as_ref().expect("exists").nonce, 30);
+    assert_eq!(
+        result.state[&hot].info.as_ref().expect("exists").balance,
+        U256::from(30 + 60)
+    );
+    assert_eq!(
+        result.state[&sender].info.as_ref().expect("exists").nonce,
+        30
+    );
 }

@@ -38,7 +38,8 @@ pub(crate) fn raw_transfers(n: usize) -> (InMemoryStorage, BlockInput) {
     let txs = (0..n)
         .map(|i| {
             let sender = Address::left_padding_from(&(0x1_0000_0000u64 + i as u64).to_be_bytes());
-            let recipient = Address::left_padding_from(&(0x2_0000_0000u64 + i as u64).to_be_bytes());
+            let recipient =
+                Address::left_padding_from(&(0x2_0000_0000u64 + i as u64).to_be_bytes());
             storage.insert_account(sender, U256::from(10).pow(U256::from(20)), 0);
             TxEnv {
                 tx_type: 2,
@@ -130,5 +131,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    Ok(if all_identical { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_identical {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

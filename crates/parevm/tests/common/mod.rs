@@ -22,16 +22,29 @@ pub fn block_env(spec: SpecId, beneficiary: Address) -> BlockEnv {
         beneficiary,
         timestamp: U256::from(1_700_000_000u64),
         gas_limit: 30_000_000,
-        basefee: if spec.is_enabled_in(SpecId::LONDON) { 10 } else { 0 },
+        basefee: if spec.is_enabled_in(SpecId::LONDON) {
+            10
+        } else {
+            0
+        },
         difficulty: U256::from(1),
         prevrandao: Some(Default::default()),
-        blob_excess_gas_and_price: Some(parevm::revm::context_interface::block::BlobExcessGasAndPrice::new(0, 3_338_477)),
+        blob_excess_gas_and_price: Some(
+            parevm::revm::context_interface::block::BlobExcessGasAndPrice::new(0, 3_338_477),
+        ),
         ..Default::default()
     }
 }
 
 /// A legacy-priced transaction (works on every fork).
-pub fn tx(from: Address, to: Option<Address>, value: u64, nonce: u64, data: &[u8], gas_limit: u64) -> TxEnv {
+pub fn tx(
+    from: Address,
+    to: Option<Address>,
+    value: u64,
+    nonce: u64,
+    data: &[u8],
+    gas_limit: u64,
+) -> TxEnv {
     TxEnv {
         tx_type: 0,
         caller: from,
