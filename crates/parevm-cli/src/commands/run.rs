@@ -63,7 +63,7 @@ fn fixture_dirs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
         }
         let entries = std::fs::read_dir(path)
             .with_context(|| format!("{}: not a fixture folder", path.display()))?;
-        let mut dirs: Vec<PathBuf> = entries
+        let dirs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| find_json(p, "block").is_some())
             .collect();
