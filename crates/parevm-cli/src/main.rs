@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod report;
 mod util;
 
 /// mimalloc: the engine allocates small objects on many threads at once
