@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod commands;
+mod plot;
 mod util;
 
 /// parevm — a parallel EVM block executor (Block-STM on revm).
