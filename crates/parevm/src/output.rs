@@ -197,6 +197,33 @@ fn diff_states(a: &StateDiff, b: &StateDiff) -> Option<String> {
         .map(|addr| format!("{addr} only on the right: {:?}", b[addr]))
 }
 
+/// Applies a later change of an account on top of an earlier one.
+fn merge_change(entry: &mut AccountChange, change: &AccountChange) {
+    if change.storage_cleared {
+        entry.storage_cleared = true;
+        entry.storage.clear();
+    }
+    let prev_code = entry
+        .info
+        .as_ref()
+        .and_then(|i| i.code.clone().map(|c| (i.code_hash, c)));
+    entry.info = change.info.clone();
+    // Keep code set by an earlier change if this one did not set it.
+    if let (Some(info), Some((hash, code))) = (entry.info.as_mut(), prev_code) {
+        if info.code.is_none() && info.code_hash == hash {
+            info.code = Some(code);
+        }
+    }
+    entry.storage.extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+}
+
+/// Folds `changes` into an ordered diff (for callers that keep one).
+pub(crate) fn merge_into(acc: &mut StateDiff, changes: &StateDiff) {
+    for (address, change) in changes {
+        merge_change(acc.entry(*address).or_default(), change);
+    }
+}
+
 /// Accumulates per-transaction changes into the block's state diff.
 ///
 /// A hash map while accumulating (one lookup per touched account instead of
@@ -215,27 +242,7 @@ impl StateAccumulator {
     }
 
     fn merge_one(&mut self, addr: Address, change: &AccountChange) {
-        {
-            let entry = self.accounts.entry(addr).or_default();
-            if change.storage_cleared {
-                entry.storage_cleared = true;
-                entry.storage.clear();
-            }
-            let prev_code = entry
-                .info
-                .as_ref()
-                .and_then(|i| i.code.clone().map(|c| (i.code_hash, c)));
-            entry.info = change.info.clone();
-            // Keep code set by an earlier transaction if this one did not set it.
-            if let (Some(info), Some((hash, code))) = (entry.info.as_mut(), prev_code) {
-                if info.code.is_none() && info.code_hash == hash {
-                    info.code = Some(code);
-                }
-            }
-            entry
-                .storage
-                .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
-        }
+        merge_change(self.accounts.entry(addr).or_default(), change);
     }
 
     /// Folds in the changes of every transaction, in order, keeping only
