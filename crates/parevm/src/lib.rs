@@ -171,9 +171,9 @@ impl Config {
     }
 }
 
-/// Below this many transactions `auto` mode runs sequentially: the thread
-/// start-up and bookkeeping cost more than they save.
-const AUTO_MIN_TXS: usize = 8;
+/// Below this many transactions `auto` mode runs sequentially: starting
+/// workers and the Block-STM bookkeeping cost more than they can save.
+const AUTO_MIN_TXS: usize = 24;
 
 /// For each transaction, the previous transaction of the same sender.
 fn sender_predecessors(txs: &[TxEnv]) -> Vec<Option<TxIdx>> {
@@ -202,9 +202,10 @@ pub fn execute_block<S: Storage>(
         Mode::Sequential => false,
         Mode::Parallel => true,
         Mode::Auto => {
+            // One sender (or nearly) means one nonce chain: nothing to overlap.
             let predecessors = sender_predecessors(&input.txs);
             let independent_starts = predecessors.iter().filter(|p| p.is_none()).count();
-            threads > 1 && input.txs.len() >= AUTO_MIN_TXS && independent_starts > 1
+            threads > 1 && input.txs.len() >= AUTO_MIN_TXS && independent_starts * 4 >= threads.min(input.txs.len())
         }
     };
     if parallel {
