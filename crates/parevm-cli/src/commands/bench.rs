@@ -1,134 +1,614 @@
-//! `parevm bench`: sequential vs parallel on synthetic workloads, in one
-//! process, alternating runs, medians.
+//! `parevm bench`: sequential against parallel execution on DeFi workloads
+//! (and mainnet fixture blocks), in one process, alternating runs, medians.
+//!
+//! With no flags it runs the default suite: every workload at its
+//! `independent` preset, plus `erc20 hot-recipient`, `amm hot-pool` and
+//! `erc20 chained`, at 1 and N threads (N = available parallelism).
 
+use std::io::IsTerminal as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use alloy_primitives::{Address, U256};
-use parevm::revm::context::{BlockEnv, TxEnv};
-use parevm::revm::primitives::hardfork::SpecId;
-use parevm::revm::primitives::TxKind;
-use parevm::{execute_block, BlockInput, Config, InMemoryStorage};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
+use parevm::{execute_block, BlockInput, BlockResult, Config, InMemoryStorage};
+use serde::Serialize;
 use serde_json::json;
 
-use crate::util::{median, parse_threads, timed};
+use crate::util::{default_threads, median, parse_threads, timed};
 
 /// Arguments of `parevm bench`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Workload to run: `raw` (independent ETH transfers).
-    #[arg(long, default_value = "raw")]
-    workload: String,
-    /// Transactions per block.
-    #[arg(long, default_value_t = 10_000)]
-    txs: usize,
-    /// Thread counts for the parallel path (comma-separated, or `max`).
-    #[arg(long, default_value = "max")]
-    threads: String,
+    /// Workloads, comma-separated: raw, erc20, amm, lending, mixed (or `all`).
+    /// Without --workload and --preset, the default suite runs.
+    #[arg(long)]
+    workload: Option<String>,
+    /// Presets, comma-separated: independent, hot-recipient, hot-pool,
+    /// chained (default: independent, or the suite's presets).
+    #[arg(long)]
+    preset: Option<String>,
+    /// Transactions per block (default: a size per workload that takes about
+    /// 100-300 ms sequentially).
+    #[arg(long, conflicts_with = "gas")]
+    txs: Option<usize>,
+    /// Block size in gas instead of transactions, e.g. `300M` or `1G`.
+    #[arg(long)]
+    gas: Option<String>,
+    /// Distinct accounts senders and recipients are drawn from (default: a
+    /// fresh account each time, so accounts never conflict).
+    #[arg(long)]
+    accounts: Option<usize>,
+    /// Share of transactions (0..=1) that pay the hot account or use the hot
+    /// pool; overrides the preset's.
+    #[arg(long)]
+    hot_ratio: Option<f64>,
+    /// Length of dependency chains; `N` makes the whole block one chain.
+    /// Overrides the preset's.
+    #[arg(long)]
+    chain_len: Option<String>,
+    /// Thread counts for the parallel path, comma-separated, or `max`
+    /// (default: `1,max` for the suite, `max` otherwise).
+    #[arg(long)]
+    threads: Option<String>,
     /// Timed repetitions of each path (at least 5).
     #[arg(long, default_value_t = 5)]
     reps: usize,
-    /// Print one JSON object per (workload, threads) instead of a table.
+    /// Seed of the workload generator.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Print one JSON object per case and a summary object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also draw the speedups into this file (`.svg` or `.png`).
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
-/// `n` independent transfers: distinct senders, distinct fresh recipients.
-pub(crate) fn raw_transfers(n: usize) -> (InMemoryStorage, BlockInput) {
-    let mut storage = InMemoryStorage::new();
-    let txs = (0..n)
-        .map(|i| {
-            let sender = Address::left_padding_from(&(0x1_0000_0000u64 + i as u64).to_be_bytes());
-            let recipient = Address::left_padding_from(&(0x2_0000_0000u64 + i as u64).to_be_bytes());
-            storage.insert_account(sender, U256::from(10).pow(U256::from(20)), 0);
-            TxEnv {
-                tx_type: 2,
-                caller: sender,
-                gas_limit: 21_000,
-                gas_price: 20,
-                gas_priority_fee: Some(2),
-                kind: TxKind::Call(recipient),
-                value: U256::from(1_000 + i),
-                nonce: 0,
-                chain_id: Some(1),
-                ..Default::default()
-            }
-        })
+/// One measured (case, thread count).
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct Row {
+    pub(crate) workload: String,
+    pub(crate) preset: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) block: Option<u64>,
+    pub(crate) txs: usize,
+    pub(crate) gas: u64,
+    pub(crate) threads: usize,
+    pub(crate) reps: usize,
+    pub(crate) sequential_ms: f64,
+    pub(crate) sequential_min_ms: f64,
+    pub(crate) sequential_max_ms: f64,
+    pub(crate) parallel_ms: f64,
+    pub(crate) parallel_min_ms: f64,
+    pub(crate) parallel_max_ms: f64,
+    /// Median sequential time over median parallel time.
+    pub(crate) speedup: f64,
+    /// Throughput of the parallel path (median).
+    pub(crate) mgas_per_s: f64,
+    /// Throughput of the sequential path (median).
+    pub(crate) sequential_mgas_per_s: f64,
+    /// Re-executions per transaction (median over the parallel runs).
+    pub(crate) reexecutions: f64,
+    /// Re-executions in the block (median over the parallel runs).
+    pub(crate) reexecutions_total: f64,
+    /// Every parallel run produced exactly the sequential result.
+    pub(crate) identical: bool,
+}
+
+impl Row {
+    /// The case's name in plots and summaries.
+    pub(crate) fn label(&self) -> String {
+        match self.block {
+            Some(block) => format!("{} {block}", self.workload),
+            None => format!("{} {}", self.workload, self.preset),
+        }
+    }
+
+    /// The summary group: the preset for synthetic cases, `mainnet` for fixtures.
+    fn group(&self) -> &str {
+        if self.block.is_some() {
+            &self.workload
+        } else {
+            &self.preset
+        }
+    }
+}
+
+/// A block to measure.
+struct Case {
+    workload: String,
+    preset: String,
+    block: Option<u64>,
+    storage: InMemoryStorage,
+    input: BlockInput,
+}
+
+/// What to build, before building it (workloads are built one at a time).
+#[derive(Clone, Debug)]
+struct Plan {
+    spec: WorkloadSpec,
+    preset: Preset,
+}
+
+/// The default block size of a workload in the suite: about 100-300 ms of
+/// sequential execution on a 2-core machine.
+fn default_txs(kind: WorkloadKind) -> usize {
+    match kind {
+        WorkloadKind::Raw => 20_000,
+        WorkloadKind::Erc20 => 10_000,
+        WorkloadKind::Amm => 4_000,
+        WorkloadKind::Lending => 6_000,
+        WorkloadKind::Mixed => 8_000,
+    }
+}
+
+/// The suite's cases: every workload independent, then the contended presets.
+fn suite() -> Vec<(WorkloadKind, Preset)> {
+    let mut cases: Vec<_> = WorkloadKind::ALL
+        .into_iter()
+        .map(|k| (k, Preset::Independent))
         .collect();
-    let block = BlockEnv {
-        number: U256::from(20_000_000),
-        beneficiary: Address::with_last_byte(0xcb),
-        timestamp: U256::from(1_720_000_000u64),
-        gas_limit: u64::MAX / 2,
-        basefee: 10,
-        prevrandao: Some(Default::default()),
-        ..Default::default()
+    cases.extend([
+        (WorkloadKind::Erc20, Preset::HotRecipient),
+        (WorkloadKind::Amm, Preset::HotPool),
+        (WorkloadKind::Erc20, Preset::Chained),
+    ]);
+    cases
+}
+
+/// The workloads a preset is measured on when no workload is given.
+fn preset_default_kinds(preset: Preset) -> Vec<WorkloadKind> {
+    match preset {
+        Preset::Independent => WorkloadKind::ALL.to_vec(),
+        Preset::HotRecipient | Preset::Chained => vec![WorkloadKind::Erc20],
+        Preset::HotPool => vec![WorkloadKind::Amm],
+    }
+}
+
+fn parse_list<T: std::str::FromStr>(list: &str) -> anyhow::Result<Vec<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    list.split(',')
+        .map(|item| item.trim().parse::<T>().map_err(|e| anyhow::anyhow!("{e}")))
+        .collect()
+}
+
+/// Parses a gas amount: `30000000`, `30_000_000`, `300M`, `1G`, `1.5g`, `500k`.
+fn parse_gas(text: &str) -> Result<u64, String> {
+    let clean: String = text.trim().chars().filter(|c| *c != '_').collect();
+    let (number, scale) = match clean.chars().last().map(|c| c.to_ascii_lowercase()) {
+        Some('k') => (&clean[..clean.len() - 1], 1e3),
+        Some('m') => (&clean[..clean.len() - 1], 1e6),
+        Some('g') => (&clean[..clean.len() - 1], 1e9),
+        _ => (clean.as_str(), 1.0),
     };
-    (
-        storage,
-        BlockInput {
-            spec: SpecId::CANCUN,
-            chain_id: 1,
-            block,
-            txs,
+    match number.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 && value * scale < 1e15 => Ok((value * scale).round() as u64),
+        _ => Err(format!("invalid gas amount {text:?} (examples: 30000000, 300M, 1G)")),
+    }
+}
+
+/// Parses a chain length: a positive number, or `N` / `all` for one chain.
+fn parse_chain_len(text: &str) -> Result<usize, String> {
+    match text.trim() {
+        "N" | "n" | "all" => Ok(usize::MAX),
+        s => match s.parse::<usize>() {
+            Ok(0) | Err(_) => Err(format!("invalid chain length {s:?} (a positive number, or N for one chain)")),
+            Ok(n) => Ok(n),
         },
+    }
+}
+
+fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
+    let pairs: Vec<(WorkloadKind, Preset)> = match (&args.workload, &args.preset) {
+        (None, None) => suite(),
+        (workloads, presets) => {
+            let kinds: Option<Vec<WorkloadKind>> = match workloads.as_deref() {
+                None => None,
+                Some("all") => Some(WorkloadKind::ALL.to_vec()),
+                Some(list) => Some(parse_list(list)?),
+            };
+            let presets: Vec<Preset> = match presets {
+                None => vec![Preset::Independent],
+                Some(list) => parse_list(list)?,
+            };
+            let mut pairs = Vec::new();
+            for preset in presets {
+                let for_preset = kinds.clone().unwrap_or_else(|| preset_default_kinds(preset));
+                for kind in for_preset {
+                    if preset.applies_to(kind) {
+                        pairs.push((kind, preset));
+                    } else {
+                        eprintln!("note: preset {preset} does not apply to workload {kind}; skipped");
+                    }
+                }
+            }
+            pairs
+        }
+    };
+    let gas = args.gas.as_deref().map(parse_gas).transpose().map_err(anyhow::Error::msg)?;
+    let chain_len = args
+        .chain_len
+        .as_deref()
+        .map(parse_chain_len)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    if let Some(r) = args.hot_ratio {
+        anyhow::ensure!((0.0..=1.0).contains(&r), "--hot-ratio {r} is outside 0..=1");
+    }
+    Ok(pairs
+        .into_iter()
+        .map(|(kind, preset)| {
+            let size = match (args.txs, gas) {
+                (Some(n), _) => Size::Txs(n),
+                (None, Some(g)) => Size::Gas(g),
+                (None, None) => Size::Txs(default_txs(kind)),
+            };
+            let mut spec = WorkloadSpec::preset(kind, preset, size)
+                .with_seed(args.seed)
+                .with_accounts(args.accounts);
+            if let Some(r) = args.hot_ratio {
+                spec = spec.with_hot_ratio(r);
+            }
+            if let Some(l) = chain_len {
+                spec = spec.with_chain_len(l);
+            }
+            Plan { spec, preset }
+        })
+        .collect())
+}
+
+fn build(plan: &Plan) -> anyhow::Result<Case> {
+    let workload = plan.spec.build()?;
+    Ok(Case {
+        workload: plan.spec.kind.name().to_owned(),
+        preset: plan.preset.name().to_owned(),
+        block: None,
+        storage: workload.storage,
+        input: workload.input,
+    })
+}
+
+/// Min, median and max of a sample.
+fn stats(samples: &[f64]) -> (f64, f64, f64) {
+    let min = samples.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = samples.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, median(samples), max)
+}
+
+/// Warm-up, then `reps` alternating sequential and parallel runs.
+fn measure(case: &Case, threads: usize, reps: usize, progress: &ProgressBar) -> anyhow::Result<Row> {
+    let seq_cfg = Config::sequential();
+    let par_cfg = Config::parallel(threads);
+    let run = |cfg: &Config| -> anyhow::Result<(BlockResult, f64)> {
+        let (result, ms) = timed(|| execute_block(&case.storage, &case.input, cfg));
+        progress.inc(1);
+        Ok((result?, ms))
+    };
+    let (reference, _) = run(&seq_cfg)?;
+    let (warm, _) = run(&par_cfg)?;
+    let mut identical = true;
+    let mut check = |par: &BlockResult| {
+        if par != &reference {
+            if identical {
+                let diff = reference
+                    .first_difference(par)
+                    .unwrap_or_else(|| "results differ".to_owned());
+                progress.suspend(|| {
+                    eprintln!(
+                        "NOT IDENTICAL: {} {} at {threads} threads: {diff}",
+                        case.workload, case.preset
+                    )
+                });
+            }
+            identical = false;
+        }
+    };
+    check(&warm);
+    drop(warm);
+    let (mut seq_ms, mut par_ms, mut reexec) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let (_, ms) = run(&seq_cfg)?;
+        seq_ms.push(ms);
+        let (par, ms) = run(&par_cfg)?;
+        par_ms.push(ms);
+        reexec.push(par.stats.reexecutions as f64);
+        check(&par);
+    }
+    let (seq_min, seq_med, seq_max) = stats(&seq_ms);
+    let (par_min, par_med, par_max) = stats(&par_ms);
+    let gas = reference.gas_used();
+    let txs = case.input.txs.len();
+    let mgas = |ms: f64| if ms > 0.0 { gas as f64 / 1e3 / ms } else { 0.0 };
+    let reexecutions_total = median(&reexec);
+    Ok(Row {
+        workload: case.workload.clone(),
+        preset: case.preset.clone(),
+        block: case.block,
+        txs,
+        gas,
+        threads,
+        reps,
+        sequential_ms: seq_med,
+        sequential_min_ms: seq_min,
+        sequential_max_ms: seq_max,
+        parallel_ms: par_med,
+        parallel_min_ms: par_min,
+        parallel_max_ms: par_max,
+        speedup: if par_med > 0.0 { seq_med / par_med } else { 0.0 },
+        mgas_per_s: mgas(par_med),
+        sequential_mgas_per_s: mgas(seq_med),
+        reexecutions: if txs > 0 { reexecutions_total / txs as f64 } else { 0.0 },
+        reexecutions_total,
+        identical,
+    })
+}
+
+fn header() -> String {
+    format!(
+        "{:<9} {:<13} {:>6} {:>7} {:>4}   {:<26}   {:<26}   {:>7} {:>7} {:>9}  identical",
+        "workload", "preset", "txs", "Mgas", "thr", "seq ms median (min-max)", "par ms median (min-max)", "speedup", "Mgas/s", "reexec/tx"
     )
 }
 
+fn table_row(r: &Row) -> String {
+    let preset = match r.block {
+        Some(block) => block.to_string(),
+        None => r.preset.clone(),
+    };
+    format!(
+        "{:<9} {:<13} {:>6} {:>7.1} {:>4}   {:>8.2} ({:>7.2}-{:>7.2})   {:>8.2} ({:>7.2}-{:>7.2})   {:>6.2}x {:>7.0} {:>9.3}  {}",
+        r.workload,
+        preset,
+        r.txs,
+        r.gas as f64 / 1e6,
+        r.threads,
+        r.sequential_ms,
+        r.sequential_min_ms,
+        r.sequential_max_ms,
+        r.parallel_ms,
+        r.parallel_min_ms,
+        r.parallel_max_ms,
+        r.speedup,
+        r.mgas_per_s,
+        r.reexecutions,
+        r.identical
+    )
+}
+
+/// Geometric mean speedup per (group, threads), in order of appearance.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct GroupSummary {
+    pub(crate) group: String,
+    pub(crate) threads: usize,
+    pub(crate) cases: usize,
+    pub(crate) geomean_speedup: f64,
+    pub(crate) min_speedup: f64,
+    pub(crate) max_speedup: f64,
+}
+
+fn geomean(values: &[f64]) -> f64 {
+    if values.is_empty() || values.iter().any(|v| *v <= 0.0) {
+        return 0.0;
+    }
+    (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp()
+}
+
+pub(crate) fn summarize(rows: &[Row]) -> Vec<GroupSummary> {
+    let mut keys: Vec<(String, usize)> = Vec::new();
+    for r in rows {
+        let key = (r.group().to_owned(), r.threads);
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys.into_iter()
+        .map(|(group, threads)| {
+            let speedups: Vec<f64> = rows
+                .iter()
+                .filter(|r| r.group() == group && r.threads == threads)
+                .map(|r| r.speedup)
+                .collect();
+            GroupSummary {
+                cases: speedups.len(),
+                geomean_speedup: geomean(&speedups),
+                min_speedup: speedups.iter().copied().fold(f64::INFINITY, f64::min),
+                max_speedup: speedups.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+                group,
+                threads,
+            }
+        })
+        .collect()
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let threads = parse_threads(&args.threads).map_err(anyhow::Error::msg)?;
-    let reps = args.reps.max(5);
-    let (storage, input) = match args.workload.as_str() {
-        "raw" => raw_transfers(args.txs),
-        other => anyhow::bail!("unknown workload {other:?} (available: raw)"),
+    let suite_mode = args.workload.is_none() && args.preset.is_none();
+    let threads_arg = args
+        .threads
+        .clone()
+        .unwrap_or_else(|| if suite_mode { "1,max" } else { "max" }.to_owned());
+    let mut threads = parse_threads(&threads_arg).map_err(anyhow::Error::msg)?;
+    let mut seen = Vec::new();
+    threads.retain(|t| {
+        let new = !seen.contains(t);
+        seen.push(*t);
+        new
+    });
+    anyhow::ensure!(args.reps >= 5, "--reps must be at least 5 (got {})", args.reps);
+    let reps = args.reps;
+    if let Some(path) = &args.plot {
+        crate::plot::check_extension(path)?;
+    }
+    let plans = plans(&args)?;
+    anyhow::ensure!(!plans.is_empty(), "nothing to run");
+
+    let cases_total = plans.len();
+    let runs_per_case = (threads.len() * (reps + 1) * 2) as u64;
+    let progress = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(
+            Some(runs_per_case * cases_total as u64),
+            ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} [{msg}]") {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
     };
     if !args.json {
         println!(
-            "{:<10} {:>7} {:>12} {:>7} {:>12} {:>12} {:>8} {:>9}",
-            "workload", "txs", "gas", "threads", "seq ms", "par ms", "speedup", "identical"
+            "parevm bench: {reps} reps per path after a warm-up, threads {threads:?}, available parallelism {}",
+            default_threads()
         );
+        println!("{}", header());
     }
-    let mut all_identical = true;
-    for &t in &threads {
-        let seq_cfg = Config::sequential();
-        let par_cfg = Config::parallel(t);
-        // Warm-up, and the identity check on the warm-up results.
-        let seq = execute_block(&storage, &input, &seq_cfg)?;
-        let par = execute_block(&storage, &input, &par_cfg)?;
-        let identical = seq.first_difference(&par).is_none();
-        all_identical &= identical;
-        let (mut seq_ms, mut par_ms) = (Vec::new(), Vec::new());
-        for _ in 0..reps {
-            let (r, ms) = timed(|| execute_block(&storage, &input, &seq_cfg));
-            r?;
-            seq_ms.push(ms);
-            let (r, ms) = timed(|| execute_block(&storage, &input, &par_cfg));
-            r?;
-            par_ms.push(ms);
+    let mut rows = Vec::new();
+    for plan in &plans {
+        progress.set_message(format!("building {} {}", plan.spec.kind, plan.preset));
+        let case = build(plan)?;
+        progress.set_message(format!("{} {}", case.workload, case.preset));
+        for &t in &threads {
+            let row = measure(&case, t, reps, &progress)?;
+            progress.suspend(|| {
+                if args.json {
+                    println!("{}", serde_json::to_string(&row).unwrap_or_default());
+                } else {
+                    println!("{}", table_row(&row));
+                }
+            });
+            rows.push(row);
         }
-        let (s, p) = (median(&seq_ms), median(&par_ms));
-        let speedup = if p > 0.0 { s / p } else { 0.0 };
-        if args.json {
+    }
+    progress.finish_and_clear();
+
+    let all_identical = rows.iter().all(|r| r.identical);
+    let groups = summarize(&rows);
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "summary": {
+                    "cases": rows.len(),
+                    "all_identical": all_identical,
+                    "available_parallelism": default_threads(),
+                    "groups": groups,
+                }
+            })
+        );
+    } else {
+        println!();
+        println!("summary (geometric mean of speedups):");
+        for g in &groups {
             println!(
-                "{}",
-                json!({
-                    "workload": args.workload, "txs": input.txs.len(), "gas": seq.gas_used(),
-                    "threads": t, "sequential_ms": s, "parallel_ms": p, "speedup": speedup,
-                    "reexecutions": par.stats.reexecutions, "identical": identical,
-                })
+                "  {:<14} {:>2} threads: {:>5.2}x over {} case(s) (min {:.2}x, max {:.2}x)",
+                g.group, g.threads, g.geomean_speedup, g.cases, g.min_speedup, g.max_speedup
             );
-        } else {
-            println!(
-                "{:<10} {:>7} {:>12} {:>7} {:>12.2} {:>12.2} {:>7.2}x {:>9}",
-                args.workload,
-                input.txs.len(),
-                seq.gas_used(),
-                t,
-                s,
-                p,
-                speedup,
-                identical
-            );
+        }
+        println!("all identical: {all_identical}");
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::write(path, &rows)?;
+        if !args.json {
+            println!("plot written to {}", path.display());
         }
     }
     Ok(if all_identical { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gas_amounts() {
+        assert_eq!(parse_gas("30000000"), Ok(30_000_000));
+        assert_eq!(parse_gas("30_000_000"), Ok(30_000_000));
+        assert_eq!(parse_gas("300M"), Ok(300_000_000));
+        assert_eq!(parse_gas("1G"), Ok(1_000_000_000));
+        assert_eq!(parse_gas("1.5g"), Ok(1_500_000_000));
+        assert_eq!(parse_gas("500k"), Ok(500_000));
+        assert!(parse_gas("0").is_err());
+        assert!(parse_gas("x").is_err());
+        assert!(parse_gas("-5M").is_err());
+    }
+
+    #[test]
+    fn chain_lengths() {
+        assert_eq!(parse_chain_len("N"), Ok(usize::MAX));
+        assert_eq!(parse_chain_len("4"), Ok(4));
+        assert!(parse_chain_len("0").is_err());
+    }
+
+    fn row(group: &str, threads: usize, speedup: f64) -> Row {
+        Row {
+            workload: "erc20".into(),
+            preset: group.into(),
+            block: None,
+            txs: 1,
+            gas: 1,
+            threads,
+            reps: 5,
+            sequential_ms: 1.0,
+            sequential_min_ms: 1.0,
+            sequential_max_ms: 1.0,
+            parallel_ms: 1.0,
+            parallel_min_ms: 1.0,
+            parallel_max_ms: 1.0,
+            speedup,
+            mgas_per_s: 1.0,
+            sequential_mgas_per_s: 1.0,
+            reexecutions: 0.0,
+            reexecutions_total: 0.0,
+            identical: true,
+        }
+    }
+
+    #[test]
+    fn summary_is_a_geometric_mean_per_group_and_threads() {
+        let rows = [
+            row("independent", 2, 1.0),
+            row("independent", 2, 4.0),
+            row("chained", 2, 0.5),
+            row("independent", 1, 0.9),
+        ];
+        let groups = summarize(&rows);
+        assert_eq!(groups.len(), 3);
+        assert_eq!((groups[0].group.as_str(), groups[0].threads), ("independent", 2));
+        assert!((groups[0].geomean_speedup - 2.0).abs() < 1e-12);
+        assert_eq!(groups[0].cases, 2);
+        assert!((groups[1].geomean_speedup - 0.5).abs() < 1e-12);
+        assert_eq!(groups[2].threads, 1);
+    }
+
+    fn args(workload: Option<&str>, preset: Option<&str>) -> Args {
+        Args {
+            workload: workload.map(str::to_owned),
+            preset: preset.map(str::to_owned),
+            txs: Some(10),
+            gas: None,
+            accounts: None,
+            hot_ratio: None,
+            chain_len: None,
+            threads: None,
+            reps: 5,
+            seed: 1,
+            json: false,
+            plot: None,
+        }
+    }
+
+    #[test]
+    fn case_selection() {
+        assert_eq!(plans(&args(None, None)).expect("suite").len(), 8);
+        let one = plans(&args(Some("raw"), None)).expect("raw");
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].spec, WorkloadSpec::new(WorkloadKind::Raw, Size::Txs(10)));
+        assert_eq!(plans(&args(None, Some("independent"))).expect("presets").len(), 5);
+        assert_eq!(plans(&args(Some("all"), Some("hot-pool"))).expect("hot-pool").len(), 3);
+        assert!(plans(&args(Some("nope"), None)).is_err());
+        assert!(plans(&args(None, Some("nope"))).is_err());
+    }
 }
