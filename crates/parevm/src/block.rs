@@ -981,12 +981,12 @@ impl FullState {
 }
 
 fn trie_account(balance: U256, nonce: u64, code_hash: B256, storage_root: B256) -> TrieAccount {
-    let mut account = TrieAccount::default();
-    account.balance = balance;
-    account.nonce = nonce;
-    account.code_hash = code_hash;
-    account.storage_root = storage_root;
-    account
+    TrieAccount {
+        nonce,
+        balance,
+        storage_root,
+        code_hash,
+    }
 }
 
 fn storage_root<'a>(slots: impl Iterator<Item = (&'a U256, &'a U256)>) -> B256 {

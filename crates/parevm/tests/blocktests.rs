@@ -1,0 +1,75 @@
+//! Every blockchain test of the fixtures (execution-spec-tests
+//! `blockchain_tests` and ethereum/tests `ValidBlocks`) imported block by
+//! block through the parallel path at 1 and 4 threads, each block also
+//! compared with the sequential path. Any failure fails the test; skips
+//! carry their reason and are printed.
+
+use std::path::PathBuf;
+
+use parevm::fixtures::blocktest::{read_blockchain_test_file, run_blockchain_test, TestOutcome};
+use parevm::fixtures::{collect_json_files, default_fixtures_dir};
+
+fn suite(relative: &str) -> Option<Vec<PathBuf>> {
+    let root = default_fixtures_dir().join(relative);
+    if !root.is_dir() {
+        let notice = format!(
+            "\n!!!!! BLOCKCHAIN TEST FIXTURES MISSING at {} (set PAREVM_FIXTURES) — NOT tested !!!!!\n",
+            root.display()
+        );
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{notice}");
+        eprintln!("{notice}");
+        return None;
+    }
+    Some(collect_json_files(&[root]).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn run_suite(relative: &str, threads: usize) {
+    let Some(files) = suite(relative) else { return };
+    assert!(!files.is_empty(), "no test files under {relative}");
+    let (mut passed, mut skipped, mut failed) = (0usize, Vec::new(), Vec::new());
+    for file in &files {
+        let tests = read_blockchain_test_file(file).unwrap_or_else(|e| panic!("{e}"));
+        for (name, test) in &tests {
+            match run_blockchain_test(test, threads) {
+                TestOutcome::Passed => passed += 1,
+                TestOutcome::Skipped(reason) => skipped.push(format!("{name}: {reason}")),
+                TestOutcome::Failed(reason) => failed.push(format!("{name}: {reason}")),
+            }
+        }
+    }
+    for skip in &skipped {
+        eprintln!("skip {skip}");
+    }
+    eprintln!(
+        "{relative} at {threads} threads: {passed} passed, {} failed, {} skipped",
+        failed.len(),
+        skipped.len()
+    );
+    assert!(passed > 0, "no test passed under {relative}");
+    assert!(
+        failed.is_empty(),
+        "{} failures:\n{}",
+        failed.len(),
+        failed.join("\n")
+    );
+}
+
+#[test]
+fn eest_blockchain_tests_threads_1() {
+    run_suite("eest/blockchain_tests", 1);
+}
+
+#[test]
+fn eest_blockchain_tests_threads_4() {
+    run_suite("eest/blockchain_tests", 4);
+}
+
+#[test]
+fn valid_blocks_threads_1() {
+    run_suite("ethereum-tests/BlockchainTests/ValidBlocks", 1);
+}
+
+#[test]
+fn valid_blocks_threads_4() {
+    run_suite("ethereum-tests/BlockchainTests/ValidBlocks", 4);
+}
