@@ -205,7 +205,9 @@ pub fn execute_block<S: Storage>(
             // One sender (or nearly) means one nonce chain: nothing to overlap.
             let predecessors = sender_predecessors(&input.txs);
             let independent_starts = predecessors.iter().filter(|p| p.is_none()).count();
-            threads > 1 && input.txs.len() >= AUTO_MIN_TXS && independent_starts * 4 >= threads.min(input.txs.len())
+            threads > 1
+                && input.txs.len() >= AUTO_MIN_TXS
+                && independent_starts * 4 >= threads.min(input.txs.len())
         }
     };
     if parallel {

@@ -214,7 +214,9 @@ fn merge_change(entry: &mut AccountChange, change: &AccountChange) {
             info.code = Some(code);
         }
     }
-    entry.storage.extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+    entry
+        .storage
+        .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
 }
 
 /// Folds `changes` into an ordered diff (for callers that keep one).
