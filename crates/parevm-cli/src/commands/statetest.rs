@@ -64,8 +64,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let say = |line: String| {
+        // `println` of a hidden bar prints nothing: suspend it instead.
         if !args.json {
-            bar.println(line);
+            bar.suspend(|| println!("{line}"));
         }
     };
 
@@ -85,7 +86,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if args.json {
                     println!("{}", json!({ "file": path, "error": error.to_string() }));
                 } else {
-                    bar.println(format!("ERROR {error}"));
+                    bar.suspend(|| println!("ERROR {error}"));
                 }
                 malformed.push(error.to_string());
                 bar.inc(1);
@@ -95,18 +96,24 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let report = statetest::check_file(&file, &config, args.max_batch);
         let mut file_tally = Tally::default();
         let mut failures = Vec::new();
+        let mut skips = Vec::new();
         for case in &report.cases {
             let tally = per_fork.entry(case.fork.clone()).or_default();
             if case.verdict.passed() {
                 tally.passed += 1;
                 file_tally.passed += 1;
+            } else if let CaseVerdict::Skipped(reason) = &case.verdict {
+                tally.skipped += 1;
+                file_tally.skipped += 1;
+                say(format!("SKIP {}: {reason}", case.name));
+                skips.push(json!({ "case": case.name, "cases": 1, "reason": reason }));
             } else {
                 tally.failed += 1;
                 file_tally.failed += 1;
                 let (kind, detail) = match &case.verdict {
                     CaseVerdict::PathsDiffer(d) => ("parallel_vs_sequential", d.as_str()),
                     CaseVerdict::Mismatch(d) => ("fixture_mismatch", d.as_str()),
-                    CaseVerdict::Pass => ("pass", ""),
+                    CaseVerdict::Pass | CaseVerdict::Skipped(_) => ("pass", ""),
                 };
                 say(format!(
                     "FAIL {} ({}): {kind}: {detail}",
@@ -117,7 +124,6 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 failing.push(case.name.clone());
             }
         }
-        let mut skips = Vec::new();
         for skip in &file.skipped {
             per_fork.entry(skip.fork.clone()).or_default().skipped += skip.cases;
             file_tally.skipped += skip.cases;
