@@ -115,11 +115,31 @@ pub struct BlockInput {
 
 impl BlockInput {
     /// revm's configuration for this block: the fork's mainnet gas
-    /// parameters and the chain id.
+    /// parameters, the chain id and the per-transaction blob limit.
     pub fn cfg(&self) -> CfgEnv {
         let mut cfg = CfgEnv::new_with_spec(self.spec);
         cfg.chain_id = self.chain_id;
+        // revm checks no blob count unless told: EIP-4844 (Cancun) allows
+        // 6 blobs, EIP-7691 (Prague) 9, EIP-7594 (Osaka) caps a
+        // transaction at 6 again.
+        if let Some(max) = max_blobs_per_tx(self.spec) {
+            cfg.set_max_blobs_per_tx(max);
+        }
         cfg
+    }
+}
+
+/// The most blobs one transaction may carry under `spec` (`None` before
+/// Cancun, where blob transactions are rejected anyway).
+pub fn max_blobs_per_tx(spec: SpecId) -> Option<u64> {
+    if spec.is_enabled_in(SpecId::OSAKA) {
+        Some(6)
+    } else if spec.is_enabled_in(SpecId::PRAGUE) {
+        Some(9)
+    } else if spec.is_enabled_in(SpecId::CANCUN) {
+        Some(6)
+    } else {
+        None
     }
 }
 
