@@ -27,8 +27,12 @@ const COLORS: [RGBColor; 4] = [
 /// Registers the bundled font once per process.
 fn register_font() -> anyhow::Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
-    let ok = *REGISTERED.get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
-    anyhow::ensure!(ok, "the bundled font assets/DejaVuSans.ttf could not be loaded");
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FAMILY, FontStyle::Normal, FONT).is_ok());
+    anyhow::ensure!(
+        ok,
+        "the bundled font assets/DejaVuSans.ttf could not be loaded"
+    );
     Ok(())
 }
 
@@ -46,7 +50,10 @@ fn format_of(path: &Path) -> anyhow::Result<Format> {
     {
         Some("svg") => Ok(Format::Svg),
         Some("png") => Ok(Format::Png),
-        _ => anyhow::bail!("--plot {}: the file name must end in .svg or .png", path.display()),
+        _ => anyhow::bail!(
+            "--plot {}: the file name must end in .svg or .png",
+            path.display()
+        ),
     }
 }
 
@@ -74,10 +81,20 @@ pub(crate) fn write(path: &Path, rows: &[Row]) -> anyhow::Result<()> {
     let band = 12 * threads.len() as u32 + 10;
     let size = (1000u32, (120 + band * cases.len() as u32).max(300));
     let result = match format {
-        Format::Svg => draw(SVGBackend::new(path, size).into_drawing_area(), rows, &cases, &threads)
-            .map_err(|e| e.to_string()),
-        Format::Png => draw(BitMapBackend::new(path, size).into_drawing_area(), rows, &cases, &threads)
-            .map_err(|e| e.to_string()),
+        Format::Svg => draw(
+            SVGBackend::new(path, size).into_drawing_area(),
+            rows,
+            &cases,
+            &threads,
+        )
+        .map_err(|e| e.to_string()),
+        Format::Png => draw(
+            BitMapBackend::new(path, size).into_drawing_area(),
+            rows,
+            &cases,
+            &threads,
+        )
+        .map_err(|e| e.to_string()),
     };
     result.map_err(|e| anyhow::anyhow!("--plot {}: {e}", path.display()))
 }
@@ -118,17 +135,29 @@ fn draw<DB: DrawingBackend>(
             // A result that differs from the sequential one is drawn in red.
             // Thread counts top to bottom within a case's band.
             let top = y_of(case) + 0.4 - t_index as f64 * slot;
-            let fill = if r.identical { color.filled() } else { RED.filled() };
-            Some(Rectangle::new([(0.0, top - slot * 0.9), (r.speedup, top)], fill))
+            let fill = if r.identical {
+                color.filled()
+            } else {
+                RED.filled()
+            };
+            Some(Rectangle::new(
+                [(0.0, top - slot * 0.9), (r.speedup, top)],
+                fill,
+            ))
         });
-        let name = if t == 1 { "1 thread".to_owned() } else { format!("{t} threads") };
+        let name = if t == 1 {
+            "1 thread".to_owned()
+        } else {
+            format!("{t} threads")
+        };
         chart
             .draw_series(bars)?
             .label(name)
             .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
     }
     // Case names left of the axis, centred on their band.
-    let label_style = TextStyle::from((FAMILY, 12).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+    let label_style =
+        TextStyle::from((FAMILY, 12).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
     for (case, name) in cases.iter().enumerate() {
         let (x, y) = chart.backend_coord(&(0.0, y_of(case)));
         root.draw(&Text::new(name.clone(), (x - 8, y), label_style.clone()))?;

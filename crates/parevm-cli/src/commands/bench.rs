@@ -185,8 +185,12 @@ fn parse_gas(text: &str) -> Result<u64, String> {
         _ => (clean.as_str(), 1.0),
     };
     match number.parse::<f64>() {
-        Ok(value) if value.is_finite() && value > 0.0 && value * scale < 1e15 => Ok((value * scale).round() as u64),
-        _ => Err(format!("invalid gas amount {text:?} (examples: 30000000, 300M, 1G)")),
+        Ok(value) if value.is_finite() && value > 0.0 && value * scale < 1e15 => {
+            Ok((value * scale).round() as u64)
+        }
+        _ => Err(format!(
+            "invalid gas amount {text:?} (examples: 30000000, 300M, 1G)"
+        )),
     }
 }
 
@@ -195,7 +199,9 @@ fn parse_chain_len(text: &str) -> Result<usize, String> {
     match text.trim() {
         "N" | "n" | "all" => Ok(usize::MAX),
         s => match s.parse::<usize>() {
-            Ok(0) | Err(_) => Err(format!("invalid chain length {s:?} (a positive number, or N for one chain)")),
+            Ok(0) | Err(_) => Err(format!(
+                "invalid chain length {s:?} (a positive number, or N for one chain)"
+            )),
             Ok(n) => Ok(n),
         },
     }
@@ -216,19 +222,28 @@ fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
             };
             let mut pairs = Vec::new();
             for preset in presets {
-                let for_preset = kinds.clone().unwrap_or_else(|| preset_default_kinds(preset));
+                let for_preset = kinds
+                    .clone()
+                    .unwrap_or_else(|| preset_default_kinds(preset));
                 for kind in for_preset {
                     if preset.applies_to(kind) {
                         pairs.push((kind, preset));
                     } else {
-                        eprintln!("note: preset {preset} does not apply to workload {kind}; skipped");
+                        eprintln!(
+                            "note: preset {preset} does not apply to workload {kind}; skipped"
+                        );
                     }
                 }
             }
             pairs
         }
     };
-    let gas = args.gas.as_deref().map(parse_gas).transpose().map_err(anyhow::Error::msg)?;
+    let gas = args
+        .gas
+        .as_deref()
+        .map(parse_gas)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
     let chain_len = args
         .chain_len
         .as_deref()
@@ -279,7 +294,12 @@ fn stats(samples: &[f64]) -> (f64, f64, f64) {
 }
 
 /// Warm-up, then `reps` alternating sequential and parallel runs.
-fn measure(case: &Case, threads: usize, reps: usize, progress: &ProgressBar) -> anyhow::Result<Row> {
+fn measure(
+    case: &Case,
+    threads: usize,
+    reps: usize,
+    progress: &ProgressBar,
+) -> anyhow::Result<Row> {
     let seq_cfg = Config::sequential();
     let par_cfg = Config::parallel(threads);
     let run = |cfg: &Config| -> anyhow::Result<(BlockResult, f64)> {
@@ -337,10 +357,18 @@ fn measure(case: &Case, threads: usize, reps: usize, progress: &ProgressBar) -> 
         parallel_ms: par_med,
         parallel_min_ms: par_min,
         parallel_max_ms: par_max,
-        speedup: if par_med > 0.0 { seq_med / par_med } else { 0.0 },
+        speedup: if par_med > 0.0 {
+            seq_med / par_med
+        } else {
+            0.0
+        },
         mgas_per_s: mgas(par_med),
         sequential_mgas_per_s: mgas(seq_med),
-        reexecutions: if txs > 0 { reexecutions_total / txs as f64 } else { 0.0 },
+        reexecutions: if txs > 0 {
+            reexecutions_total / txs as f64
+        } else {
+            0.0
+        },
         reexecutions_total,
         identical,
     })
@@ -349,7 +377,16 @@ fn measure(case: &Case, threads: usize, reps: usize, progress: &ProgressBar) -> 
 fn header() -> String {
     format!(
         "{:<9} {:<13} {:>6} {:>7} {:>4}   {:<26}   {:<26}   {:>7} {:>7} {:>9}  identical",
-        "workload", "preset", "txs", "Mgas", "thr", "seq ms median (min-max)", "par ms median (min-max)", "speedup", "Mgas/s", "reexec/tx"
+        "workload",
+        "preset",
+        "txs",
+        "Mgas",
+        "thr",
+        "seq ms median (min-max)",
+        "par ms median (min-max)",
+        "speedup",
+        "Mgas/s",
+        "reexec/tx"
     )
 }
 
@@ -436,7 +473,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         seen.push(*t);
         new
     });
-    anyhow::ensure!(args.reps >= 5, "--reps must be at least 5 (got {})", args.reps);
+    anyhow::ensure!(
+        args.reps >= 5,
+        "--reps must be at least 5 (got {})",
+        args.reps
+    );
     let reps = args.reps;
     if let Some(path) = &args.plot {
         crate::plot::check_extension(path)?;
@@ -451,7 +492,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(runs_per_case * cases_total as u64),
             ProgressDrawTarget::stderr(),
         );
-        if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} [{msg}]") {
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:40} {pos}/{len} runs, {elapsed} [{msg}]")
+        {
             bar.set_style(style);
         }
         bar
@@ -515,7 +558,11 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!("plot written to {}", path.display());
         }
     }
-    Ok(if all_identical { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if all_identical {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 #[cfg(test)]
@@ -576,7 +623,10 @@ mod tests {
         ];
         let groups = summarize(&rows);
         assert_eq!(groups.len(), 3);
-        assert_eq!((groups[0].group.as_str(), groups[0].threads), ("independent", 2));
+        assert_eq!(
+            (groups[0].group.as_str(), groups[0].threads),
+            ("independent", 2)
+        );
         assert!((groups[0].geomean_speedup - 2.0).abs() < 1e-12);
         assert_eq!(groups[0].cases, 2);
         assert!((groups[1].geomean_speedup - 0.5).abs() < 1e-12);
@@ -605,9 +655,22 @@ mod tests {
         assert_eq!(plans(&args(None, None)).expect("suite").len(), 8);
         let one = plans(&args(Some("raw"), None)).expect("raw");
         assert_eq!(one.len(), 1);
-        assert_eq!(one[0].spec, WorkloadSpec::new(WorkloadKind::Raw, Size::Txs(10)));
-        assert_eq!(plans(&args(None, Some("independent"))).expect("presets").len(), 5);
-        assert_eq!(plans(&args(Some("all"), Some("hot-pool"))).expect("hot-pool").len(), 3);
+        assert_eq!(
+            one[0].spec,
+            WorkloadSpec::new(WorkloadKind::Raw, Size::Txs(10))
+        );
+        assert_eq!(
+            plans(&args(None, Some("independent")))
+                .expect("presets")
+                .len(),
+            5
+        );
+        assert_eq!(
+            plans(&args(Some("all"), Some("hot-pool")))
+                .expect("hot-pool")
+                .len(),
+            3
+        );
         assert!(plans(&args(Some("nope"), None)).is_err());
         assert!(plans(&args(None, Some("nope"))).is_err());
     }
