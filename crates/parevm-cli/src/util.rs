@@ -8,7 +8,9 @@ pub(crate) fn parse_threads(list: &str) -> Result<Vec<usize>, String> {
         .map(|item| match item.trim() {
             "max" => Ok(default_threads()),
             s => match s.parse::<usize>() {
-                Ok(0) | Err(_) => Err(format!("invalid thread count {s:?} (expected positive integers or `max`)")),
+                Ok(0) | Err(_) => Err(format!(
+                    "invalid thread count {s:?} (expected positive integers or `max`)"
+                )),
                 Ok(n) => Ok(n),
             },
         })
@@ -35,7 +37,7 @@ pub(crate) fn median(samples: &[f64]) -> f64 {
     let mut v = samples.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    if v.len() % 2 == 0 {
+    if v.len().is_multiple_of(2) {
         (v[mid - 1] + v[mid]) / 2.0
     } else {
         v[mid]
@@ -51,7 +53,10 @@ mod tests {
         assert_eq!(parse_threads("1,2, 4").expect("valid"), vec![1, 2, 4]);
         assert!(parse_threads("0").is_err());
         assert!(parse_threads("x").is_err());
-        assert_eq!(parse_threads("max").expect("valid"), vec![default_threads()]);
+        assert_eq!(
+            parse_threads("max").expect("valid"),
+            vec![default_threads()]
+        );
     }
 
     #[test]

@@ -68,11 +68,29 @@ mod tests {
         assert_eq!(spec_id_for_mainnet(9_069_000, 0), SpecId::ISTANBUL);
         assert_eq!(spec_id_for_mainnet(12_244_000, 0), SpecId::BERLIN);
         assert_eq!(spec_id_for_mainnet(12_965_000, 0), SpecId::LONDON);
-        assert_eq!(spec_id_for_mainnet(15_537_393, 1_663_224_162), SpecId::LONDON);
-        assert_eq!(spec_id_for_mainnet(15_537_394, 1_663_224_179), SpecId::MERGE);
-        assert_eq!(spec_id_for_mainnet(17_034_870, 1_681_338_455), SpecId::SHANGHAI);
-        assert_eq!(spec_id_for_mainnet(19_426_587, 1_710_338_135), SpecId::CANCUN);
-        assert_eq!(spec_id_for_mainnet(22_431_084, 1_746_612_311), SpecId::PRAGUE);
-        assert_eq!(spec_id_for_mainnet(23_935_694, 1_764_798_551), SpecId::OSAKA);
+        assert_eq!(
+            spec_id_for_mainnet(15_537_393, 1_663_224_162),
+            SpecId::LONDON
+        );
+        assert_eq!(
+            spec_id_for_mainnet(15_537_394, 1_663_224_179),
+            SpecId::MERGE
+        );
+        assert_eq!(
+            spec_id_for_mainnet(17_034_870, 1_681_338_455),
+            SpecId::SHANGHAI
+        );
+        assert_eq!(
+            spec_id_for_mainnet(19_426_587, 1_710_338_135),
+            SpecId::CANCUN
+        );
+        assert_eq!(
+            spec_id_for_mainnet(22_431_084, 1_746_612_311),
+            SpecId::PRAGUE
+        );
+        assert_eq!(
+            spec_id_for_mainnet(23_935_694, 1_764_798_551),
+            SpecId::OSAKA
+        );
     }
 }

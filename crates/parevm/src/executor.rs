@@ -34,9 +34,9 @@ pub(crate) enum ExecOutcome<T: VmTask + ?Sized> {
 /// A transaction type the parallel executor can run.
 pub(crate) trait VmTask: Sync {
     /// Location type in mv-memory.
-    type Key: Eq + Hash + Clone + Send + Sync;
+    type Key: Eq + Hash + Clone + Send + Sync + 'static;
     /// Value type in mv-memory.
-    type Value: Clone + Send + Sync;
+    type Value: Clone + Send + Sync + 'static;
     /// The read set of one incarnation.
     type Reads: Send;
     /// The result of one transaction.
@@ -80,7 +80,8 @@ pub(crate) fn run_block<T: VmTask>(
 ) -> Result<(Vec<T::Output>, Vec<usize>), String> {
     let scheduler = Scheduler::new(block_size, predecessors);
     let mv = MvMemory::new(block_size);
-    let records: Vec<Mutex<Option<Record<T>>>> = (0..block_size).map(|_| Mutex::new(None)).collect();
+    let records: Vec<Mutex<Option<Record<T>>>> =
+        (0..block_size).map(|_| Mutex::new(None)).collect();
     let failure: Mutex<Option<String>> = Mutex::new(None);
     let threads = threads.clamp(1, block_size.max(1));
 
@@ -106,10 +107,15 @@ pub(crate) fn run_block<T: VmTask>(
         }
     });
 
+    // Freeing every version of every location is pure overhead on the
+    // block's critical path: hand it to a short-lived thread.
+    std::thread::spawn(move || drop(mv));
     if let Some(message) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(message);
     }
-    let incarnations = (0..block_size).map(|tx| scheduler.incarnation(tx)).collect();
+    let incarnations = (0..block_size)
+        .map(|tx| scheduler.incarnation(tx))
+        .collect();
     let mut outputs = Vec::with_capacity(block_size);
     for (tx, record) in records.into_iter().enumerate() {
         match record.into_inner().unwrap_or_else(|p| p.into_inner()) {
@@ -134,7 +140,9 @@ fn worker_loop<T: VmTask>(
             return;
         }
         next = match next {
-            Some(Task::Execute(version)) => try_execute(task, &mut worker, scheduler, mv, records, version),
+            Some(Task::Execute(version)) => {
+                try_execute(task, &mut worker, scheduler, mv, records, version)
+            }
             Some(Task::Validate(version)) => try_validate(task, scheduler, mv, records, version),
             None => {
                 if scheduler.done() {
@@ -184,8 +192,9 @@ fn try_execute<T: VmTask>(
                 writes,
                 output,
             } => {
-                *records[version.tx].lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some(Record { reads, output });
+                *records[version.tx]
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(Record { reads, output });
                 let wrote_new = mv.record(version, writes);
                 return scheduler.finish_execution(version, wrote_new);
             }
@@ -201,7 +210,9 @@ fn try_validate<T: VmTask>(
     version: Version,
 ) -> Option<Task> {
     let valid = {
-        let record = records[version.tx].lock().unwrap_or_else(|p| p.into_inner());
+        let record = records[version.tx]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match record.as_ref() {
             Some(record) => task.validate(mv, version.tx, &record.reads),
             None => false,
@@ -213,3 +224,7 @@ fn try_validate<T: VmTask>(
     }
     scheduler.finish_validation(version.tx, aborted)
 }
+
+#[cfg(test)]
+#[path = "executor_tests.rs"]
+mod tests;

@@ -110,9 +110,14 @@ impl Asm {
 
 /// `mixer(read_slot, write_slot, addend, mode)`: `s[write] = s[read] + addend`,
 /// LOG1(write); mode 1 reverts afterwards, mode 2 loops until out of gas.
-fn mixer_code() -> Bytes {
+pub fn mixer_code() -> Bytes {
     let mut a = Asm::default();
-    a.arg(0).op(op::SLOAD).arg(2).op(op::ADD).arg(1).op(op::SSTORE);
+    a.arg(0)
+        .op(op::SLOAD)
+        .arg(2)
+        .op(op::ADD)
+        .arg(1)
+        .op(op::SSTORE);
     a.arg(1).push(0).push(0).op(op::LOG1);
     a.arg(3).push(1).op(op::EQ);
     let revert_at = a.0.len() + 1;
@@ -130,28 +135,47 @@ fn mixer_code() -> Bytes {
 }
 
 /// `prober(addr)`: `s[0] = BALANCE(addr)`, `s[1] = EXTCODEHASH(addr)`.
-fn prober_code() -> Bytes {
+pub fn prober_code() -> Bytes {
     let mut a = Asm::default();
     a.arg(0).op(op::BALANCE).push(0).op(op::SSTORE);
-    a.arg(0).op(op::EXTCODEHASH).push(1).op(op::SSTORE).op(op::STOP);
+    a.arg(0)
+        .op(op::EXTCODEHASH)
+        .push(1)
+        .op(op::SSTORE)
+        .op(op::STOP);
     a.bytes()
 }
 
 /// `forwarder(to)` payable: CALL `to` with the call value.
-fn forwarder_code() -> Bytes {
+pub fn forwarder_code() -> Bytes {
     let mut a = Asm::default();
-    a.push(0).push(0).push(0).push(0).op(op::CALLVALUE).arg(0).op(op::GAS).op(op::CALL).op(op::POP).op(op::STOP);
+    a.push(0)
+        .push(0)
+        .push(0)
+        .push(0)
+        .op(op::CALLVALUE)
+        .arg(0)
+        .op(op::GAS)
+        .op(op::CALL)
+        .op(op::POP)
+        .op(op::STOP);
     a.bytes()
 }
 
 /// Runtime of the destructible child: with no calldata increments slot 0;
 /// otherwise SELFDESTRUCTs to the address in word 0.
-fn child_runtime() -> Vec<u8> {
+pub fn child_runtime() -> Vec<u8> {
     let mut a = Asm::default();
     a.op(op::CALLDATASIZE);
     let sd_at = a.0.len() + 1;
     a.push(0).op(op::JUMPI);
-    a.push(0).op(op::SLOAD).push(1).op(op::ADD).push(0).op(op::SSTORE).op(op::STOP);
+    a.push(0)
+        .op(op::SLOAD)
+        .push(1)
+        .op(op::ADD)
+        .push(0)
+        .op(op::SSTORE)
+        .op(op::STOP);
     let sd = a.here();
     a.op(op::JUMPDEST).arg(0).op(op::SELFDESTRUCT);
     a.patch(sd_at, sd);
@@ -159,13 +183,19 @@ fn child_runtime() -> Vec<u8> {
 }
 
 /// Init code of the child: sets slot 0 to 1, returns the runtime.
-fn child_init() -> Vec<u8> {
+pub fn child_init() -> Vec<u8> {
     let runtime = child_runtime();
     let mut a = Asm::default();
     a.push(1).push(0).op(op::SSTORE);
     let len = u8::try_from(runtime.len()).unwrap_or(u8::MAX);
     let off_at = a.0.len() + 3;
-    a.push(len).push(0).push(0).op(op::CODECOPY).push(len).push(0).op(op::RETURN);
+    a.push(len)
+        .push(0)
+        .push(0)
+        .op(op::CODECOPY)
+        .push(len)
+        .push(0)
+        .op(op::RETURN);
     let off = a.here();
     a.patch(off_at, off);
     a.0.extend(runtime);
@@ -174,7 +204,7 @@ fn child_init() -> Vec<u8> {
 
 /// `factory(mode, salt)`: mode 0 CREATEs a child, otherwise CREATE2 with `salt`;
 /// stores the new address (zero on failure) in slot 0.
-fn factory_code() -> Bytes {
+pub fn factory_code() -> Bytes {
     let init = child_init();
     let len = u8::try_from(init.len()).unwrap_or(u8::MAX);
     let mut a = Asm::default();
@@ -183,9 +213,23 @@ fn factory_code() -> Bytes {
     a.arg(0).op(op::ISZERO);
     let c1_at = a.0.len() + 1;
     a.push(0).op(op::JUMPI);
-    a.arg(1).push(len).push(0).push(0).op(op::CREATE2).push(0).op(op::SSTORE).op(op::STOP);
+    a.arg(1)
+        .push(len)
+        .push(0)
+        .push(0)
+        .op(op::CREATE2)
+        .push(0)
+        .op(op::SSTORE)
+        .op(op::STOP);
     let c1 = a.here();
-    a.op(op::JUMPDEST).push(len).push(0).push(0).op(op::CREATE).push(0).op(op::SSTORE).op(op::STOP);
+    a.op(op::JUMPDEST)
+        .push(len)
+        .push(0)
+        .push(0)
+        .op(op::CREATE)
+        .push(0)
+        .op(op::SSTORE)
+        .op(op::STOP);
     let off = a.here();
     a.patch(off_at, off);
     a.patch(c1_at, c1);
@@ -198,7 +242,11 @@ fn word(value: U256) -> [u8; 32] {
 }
 
 fn calldata(words: &[U256]) -> Bytes {
-    words.iter().flat_map(|w| word(*w)).collect::<Vec<u8>>().into()
+    words
+        .iter()
+        .flat_map(|w| word(*w))
+        .collect::<Vec<u8>>()
+        .into()
 }
 
 fn addr_word(address: Address) -> U256 {
@@ -241,7 +289,11 @@ const FORKS: [SpecId; 9] = [
 /// A random block and its pre-state, from a seed.
 pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInput) {
     let mut rng = Rng::new(seed);
-    let spec = if rng.chance(40) { SpecId::PRAGUE } else { *rng.pick(&FORKS) };
+    let spec = if rng.chance(40) {
+        SpecId::PRAGUE
+    } else {
+        *rng.pick(&FORKS)
+    };
     let mut storage = InMemoryStorage::new();
     let rich = U256::from(10).pow(U256::from(21));
     let accounts: Vec<Address> = (0..params.accounts.max(2))
@@ -289,12 +341,18 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
         timestamp: U256::from(1_700_000_000u64),
         gas_limit: 1_000_000_000,
         basefee: if london { 7 } else { 0 },
-        difficulty: if post_merge { U256::ZERO } else { U256::from(131_072) },
+        difficulty: if post_merge {
+            U256::ZERO
+        } else {
+            U256::from(131_072)
+        },
         prevrandao: Some(B256::from(U256::from(seed))),
         blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, 3_338_477)),
         ..Default::default()
     };
 
+    // Free gas before London: the beneficiary may get zero credits.
+    let free_gas = !london && rng.chance(15);
     let mut nonces = vec![0u64; accounts.len()];
     let mut txs = Vec::with_capacity(params.txs);
     let invalid_at = rng
@@ -311,7 +369,12 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
         let caller = accounts[from];
         let small_value = U256::from(rng.below(1_000_000));
         let (kind, data, value, gas_limit) = match rng.below(100) {
-            0..=24 => (TxKind::Call(*rng.pick(&targets)), Bytes::new(), small_value, 21_000 + rng.below(2) * 30_000),
+            0..=24 => (
+                TxKind::Call(*rng.pick(&targets)),
+                Bytes::new(),
+                small_value,
+                21_000 + rng.below(2) * 30_000,
+            ),
             25..=49 => {
                 let mode = match rng.below(100) {
                     0..=5 => 1u64,
@@ -328,11 +391,21 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
             }
             50..=59 => {
                 let target = *rng.pick(&targets);
-                (TxKind::Call(prober), calldata(&[addr_word(target)]), U256::ZERO, 120_000)
+                (
+                    TxKind::Call(prober),
+                    calldata(&[addr_word(target)]),
+                    U256::ZERO,
+                    120_000,
+                )
             }
             60..=67 => {
                 let target = *rng.pick(&targets);
-                (TxKind::Call(forwarder), calldata(&[addr_word(target)]), small_value, 120_000)
+                (
+                    TxKind::Call(forwarder),
+                    calldata(&[addr_word(target)]),
+                    small_value,
+                    120_000,
+                )
             }
             68..=77 => {
                 let words = [U256::from(rng.below(2)), U256::from(rng.below(4))];
@@ -347,7 +420,12 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
                 };
                 (TxKind::Call(child), data, U256::ZERO, 100_000)
             }
-            _ => (TxKind::Create, Bytes::from(child_init()), small_value, 200_000),
+            _ => (
+                TxKind::Create,
+                Bytes::from(child_init()),
+                small_value,
+                200_000,
+            ),
         };
         let mut nonce = nonces[from];
         let mut value = value;
@@ -361,9 +439,21 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
             nonces[from] += 1;
         }
         let (tx_type, gas_price, gas_priority_fee) = if london {
-            (2, 7 + u128::from(rng.below(20)), Some(u128::from(rng.below(5))))
+            (
+                2,
+                7 + u128::from(rng.below(20)),
+                Some(u128::from(rng.below(5))),
+            )
         } else {
-            (0, 1 + u128::from(rng.below(20)), None)
+            (
+                0,
+                if free_gas {
+                    0
+                } else {
+                    1 + u128::from(rng.below(20))
+                },
+                None,
+            )
         };
         txs.push(TxEnv {
             tx_type,

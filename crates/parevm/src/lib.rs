@@ -16,7 +16,7 @@
 //!
 //! ## The algorithm: Block-STM
 //! Transactions are executed *optimistically* in parallel, each against a
-//! multi-version memory ([`mv_memory`]) that holds, for every location, the
+//! multi-version memory (`mv_memory`) that holds, for every location, the
 //! value written by each transaction of the block. Transaction `i` reads the
 //! newest write below `i`, or the pre-block [`Storage`]. Every execution
 //! records what it read; a later *validation* repeats those reads. If one
@@ -26,7 +26,7 @@
 //! reads an ESTIMATE is parked until the writer finishes, instead of
 //! running on values that are probably stale.
 //!
-//! The [`scheduler`] hands out execution and validation tasks in block
+//! The `scheduler` hands out execution and validation tasks in block
 //! order, preferring low transactions, and decides when the block is done:
 //! every transaction executed, and its last incarnation validated after
 //! every lower transaction's last write. At that point each transaction has
@@ -39,7 +39,7 @@
 //! - **The beneficiary** would serialise every block, since every
 //!   transaction pays it. Its fee credit is stored as a commutative delta,
 //!   resolved only by transactions that really read its balance and at the
-//!   end of the block ([`tx_task`]).
+//!   end of the block (`tx_task`).
 //! - **Same-sender chains**: nonces force an order; the scheduler parks a
 //!   transaction on its sender's previous one before executing it.
 //! - **Errors** are results: an invalid transaction or a storage error is
@@ -49,19 +49,19 @@
 //!   and becomes [`ExecError::Internal`].
 //!
 //! ## Modules
-//! - [`scheduler`]: the collaborative scheduler (no EVM knowledge).
-//! - [`mv_memory`]: multi-version memory, generic over keys and values.
-//! - [`executor`]: the worker loop and the `VmTask` seam.
-//! - [`view`]: revm `Database` over mv-memory and storage.
-//! - [`tx_task`]: revm glue for one incarnation.
-//! - [`sequential`]: the reference sequential path.
+//! - `scheduler`: the collaborative scheduler (no EVM knowledge).
+//! - `mv_memory`: multi-version memory, generic over keys and values.
+//! - `executor`: the worker loop and the `VmTask` seam.
+//! - `view`: revm `Database` over mv-memory and storage.
+//! - `tx_task`: revm glue for one incarnation.
+//! - `sequential`: the reference sequential path.
 //! - [`storage`], [`chain`], [`output`], [`error`], [`types`].
 
 pub mod block;
 pub mod chain;
 pub mod error;
-pub mod fixtures;
 pub(crate) mod executor;
+pub mod fixtures;
 pub mod gen;
 pub(crate) mod mv_memory;
 pub mod output;
@@ -88,13 +88,14 @@ use revm::state::{Account, TransactionId};
 pub use chain::spec_id_for_mainnet;
 pub use error::{ExecError, Result, StorageError};
 pub use output::{
-    AccountChange, AccountState, BlockResult, ExecStats, ExecutedBy, StateDiff, TxOutcome, TxReceipt, TxResult,
+    AccountChange, AccountState, BlockResult, ExecStats, ExecutedBy, StateDiff, TxOutcome,
+    TxReceipt, TxResult,
 };
 pub use revm;
 pub use storage::{AccountBasic, InMemoryStorage, Storage};
 pub use types::{Incarnation, Location, TxIdx, Version};
 
-use output::{account_change, merge_into};
+use output::{account_change, merge_parallel};
 use tx_task::{EvmTask, TxOutput};
 use view::AccountValue;
 
@@ -191,7 +192,11 @@ fn sender_predecessors(txs: &[TxEnv]) -> Vec<Option<TxIdx>> {
 /// transaction that fails, [`ExecError::InvalidHeader`] for a bad block
 /// environment, [`ExecError::Internal`] if the engine itself fails (a bug).
 /// The error is the same on both paths.
-pub fn execute_block<S: Storage>(storage: &S, input: &BlockInput, config: &Config) -> Result<BlockResult> {
+pub fn execute_block<S: Storage>(
+    storage: &S,
+    input: &BlockInput,
+    config: &Config,
+) -> Result<BlockResult> {
     let threads = config.threads.get();
     let parallel = match config.mode {
         Mode::Sequential => false,
@@ -205,11 +210,21 @@ pub fn execute_block<S: Storage>(storage: &S, input: &BlockInput, config: &Confi
     if parallel {
         execute_parallel(storage, input, threads)
     } else {
-        sequential::execute(storage, input.spec, input.cfg(), input.block.clone(), &input.txs)
+        sequential::execute(
+            storage,
+            input.spec,
+            input.cfg(),
+            input.block.clone(),
+            &input.txs,
+        )
     }
 }
 
-fn execute_parallel<S: Storage>(storage: &S, input: &BlockInput, threads: usize) -> Result<BlockResult> {
+fn execute_parallel<S: Storage>(
+    storage: &S,
+    input: &BlockInput,
+    threads: usize,
+) -> Result<BlockResult> {
     let task = EvmTask {
         storage,
         spec: input.spec,
@@ -217,11 +232,14 @@ fn execute_parallel<S: Storage>(storage: &S, input: &BlockInput, threads: usize)
         block: input.block.clone(),
         txs: &input.txs,
     };
-    let (outputs, incarnations) =
-        executor::run_block(&task, input.txs.len(), threads, sender_predecessors(&input.txs))
-            .map_err(ExecError::Internal)?;
+    let (outputs, incarnations) = executor::run_block(
+        &task,
+        input.txs.len(),
+        threads,
+        sender_predecessors(&input.txs),
+    )
+    .map_err(ExecError::Internal)?;
     let mut txs = Vec::with_capacity(outputs.len());
-    let mut state = StateDiff::new();
     let mut cumulative = 0u64;
     let beneficiary = input.block.beneficiary;
     // The beneficiary as of the transaction being committed; resolved from
@@ -236,28 +254,36 @@ fn execute_parallel<S: Storage>(storage: &S, input: &BlockInput, threads: usize)
         if let Some(delta) = beneficiary_delta {
             let before = match current.take() {
                 Some(value) => value,
-                None => view::resolve_account(&mv_memory::MvMemory::new(0), storage, beneficiary, 0, input.spec)
-                    .map_err(|e| match e {
-                        view::ViewError::Storage(source) => ExecError::Storage { index, source },
-                        other => ExecError::Internal(other.to_string()),
-                    })?,
+                None => view::storage_account(storage, &beneficiary).map_err(|e| match e {
+                    view::ViewError::Storage(source) => ExecError::Storage { index, source },
+                    other => ExecError::Internal(other.to_string()),
+                })?,
             };
             if let Some(change) = credit(before.as_ref(), delta, input.spec) {
                 changes.insert(beneficiary, change);
             }
+            // Unchanged by this transaction (an untouched pre-Spurious empty account).
+            current = Some(before);
         }
         if let Some(change) = changes.get(&beneficiary) {
-            let previous_code = current.as_ref().and_then(|c| c.as_ref()).and_then(|c| c.code.clone());
-            current = Some(change.info.as_ref().map(|s| AccountValue::from_state(s, previous_code.as_ref())));
+            let previous_code = current
+                .as_ref()
+                .and_then(|c| c.as_ref())
+                .and_then(|c| c.code.clone());
+            current = Some(
+                change
+                    .info
+                    .as_ref()
+                    .map(|s| AccountValue::from_state(s, previous_code.as_ref())),
+            );
         }
         cumulative += receipt.gas_used;
         receipt.cumulative_gas_used = cumulative;
-        merge_into(&mut state, &changes);
         txs.push(TxResult { receipt, changes });
     }
     Ok(BlockResult {
+        state: merge_parallel(&txs, threads).map_err(ExecError::Internal)?,
         txs,
-        state,
         stats: ExecStats {
             executed_by: ExecutedBy::Parallel(threads),
             reexecutions: incarnations.iter().sum(),
@@ -268,12 +294,17 @@ fn execute_parallel<S: Storage>(storage: &S, input: &BlockInput, threads: usize)
 /// The change revm's journal would record for crediting `delta` to an
 /// account in state `before`: the same [`account_change`] on the same kind
 /// of journal entry, so both paths agree by construction.
-fn credit(before: Option<&AccountValue>, delta: alloy_primitives::U256, spec: SpecId) -> Option<AccountChange> {
+fn credit(
+    before: Option<&AccountValue>,
+    delta: alloy_primitives::U256,
+    spec: SpecId,
+) -> Option<AccountChange> {
     let mut account = match before {
         Some(value) => Account::from(value.to_info()),
         None => Account::new_not_existing(TransactionId::ZERO),
     };
     account.mark_touch();
     account.info.balance = account.info.balance.saturating_add(delta);
+    output::normalize_pre_spurious(&mut account, spec);
     account_change(&account, spec)
 }

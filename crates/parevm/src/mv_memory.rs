@@ -9,14 +9,16 @@
 //! of reading a value that is probably stale.
 //!
 //! Layout: a fixed number of shards, each an `RwLock` around a hash map from
-//! key to a `BTreeMap<TxIdx, Entry>`. Reads take a shared lock on one shard
-//! and do one range query; writes take the exclusive lock of the shards they
-//! touch. The set of keys each transaction last wrote is kept per
+//! key to the versions of that key: a vector sorted by transaction index.
+//! Most locations have one or two writers, and transactions finish roughly
+//! in block order, so a sorted vector (binary search, usually an append)
+//! beats a B-tree, whose every node is a kilobyte-sized allocation. Reads
+//! take a shared lock on one shard; writes take the exclusive lock of the
+//! shards they touch. The set of keys each transaction last wrote is kept per
 //! transaction, so a re-execution can remove writes that disappeared and
 //! report whether it wrote anything new (which forces re-validation of the
 //! transactions above it).
 
-use std::collections::BTreeMap;
 use std::hash::{BuildHasher, Hash};
 use std::ops::ControlFlow;
 use std::sync::{Mutex, RwLock};
@@ -34,13 +36,17 @@ pub(crate) enum Entry<V> {
     Estimate,
 }
 
-type Versions<V> = BTreeMap<TxIdx, Entry<V>>;
+/// Writes to one key, sorted by writer.
+type Versions<V> = Vec<(TxIdx, Entry<V>)>;
+
+/// One shard: keys to their versions.
+type Shard<K, V> = RwLock<FxHashMap<K, Versions<V>>>;
 
 const SHARDS: usize = 128;
 
 /// The multi-version store of one block.
 pub(crate) struct MvMemory<K, V> {
-    shards: Box<[RwLock<FxHashMap<K, Versions<V>>>]>,
+    shards: Box<[Shard<K, V>]>,
     last_written: Box<[Mutex<Vec<K>>]>,
     hasher: FxBuildHasher,
 }
@@ -49,13 +55,22 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
     /// Memory for a block of `block_size` transactions.
     pub(crate) fn new(block_size: usize) -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+            // Blocks write a few locations per transaction: size the shards
+            // up front instead of rehashing them while workers wait.
+            shards: (0..SHARDS)
+                .map(|_| {
+                    RwLock::new(FxHashMap::with_capacity_and_hasher(
+                        block_size * 4 / SHARDS,
+                        FxBuildHasher,
+                    ))
+                })
+                .collect(),
             last_written: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
             hasher: FxBuildHasher,
         }
     }
 
-    fn shard(&self, key: &K) -> &RwLock<FxHashMap<K, Versions<V>>> {
+    fn shard(&self, key: &K) -> &Shard<K, V> {
         // The high bits of Fx hashes are the well-mixed ones.
         let h = self.hasher.hash_one(key);
         &self.shards[(h >> 57) as usize % SHARDS]
@@ -72,8 +87,9 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
     ) -> Option<R> {
         let shard = self.shard(key).read().unwrap_or_else(|p| p.into_inner());
         let versions = shard.get(key)?;
-        for (&writer, entry) in versions.range(..tx).rev() {
-            if let ControlFlow::Break(r) = visit(writer, entry) {
+        let below = versions.partition_point(|(writer, _)| *writer < tx);
+        for (writer, entry) in versions[..below].iter().rev() {
+            if let ControlFlow::Break(r) = visit(*writer, entry) {
                 return Some(r);
             }
         }
@@ -83,7 +99,9 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
     /// The latest write to `key` below `tx`: `Some((writer, entry))`, or
     /// `None` when no lower transaction wrote it (read storage).
     pub(crate) fn latest_below(&self, key: &K, tx: TxIdx) -> Option<(TxIdx, Entry<V>)> {
-        self.walk_below(key, tx, |writer, entry| ControlFlow::Break((writer, entry.clone())))
+        self.walk_below(key, tx, |writer, entry| {
+            ControlFlow::Break((writer, entry.clone()))
+        })
     }
 
     /// Stores the writes of a finished incarnation, replacing the previous
@@ -93,24 +111,32 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
         let mut last = self.last_written[version.tx]
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        let first_incarnation = last.is_empty();
         let mut new_keys = Vec::with_capacity(writes.len());
         let mut wrote_new = false;
         for (key, value) in writes {
-            if !last.contains(&key) {
+            if first_incarnation || !last.contains(&key) {
                 wrote_new = true;
             }
-            self.shard(&key)
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(key.clone())
-                .or_default()
-                .insert(version.tx, Entry::Data(version.incarnation, value));
+            let entry = Entry::Data(version.incarnation, value);
+            let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
+            let versions = shard.entry(key.clone()).or_default();
+            match versions.binary_search_by_key(&version.tx, |(writer, _)| *writer) {
+                Ok(at) => versions[at].1 = entry,
+                Err(at) => versions.insert(at, (version.tx, entry)),
+            }
+            drop(shard);
             new_keys.push(key);
         }
-        for stale in last.iter().filter(|k| !new_keys.contains(k)) {
+        for stale in last
+            .iter()
+            .filter(|k| !first_incarnation && !new_keys.contains(k))
+        {
             let mut shard = self.shard(stale).write().unwrap_or_else(|p| p.into_inner());
             if let Some(versions) = shard.get_mut(stale) {
-                versions.remove(&version.tx);
+                if let Ok(at) = versions.binary_search_by_key(&version.tx, |(writer, _)| *writer) {
+                    versions.remove(at);
+                }
             }
         }
         *last = new_keys;
@@ -120,11 +146,15 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
     /// Marks every write of `tx`'s last incarnation as an ESTIMATE (it was
     /// just aborted).
     pub(crate) fn convert_writes_to_estimates(&self, tx: TxIdx) {
-        let last = self.last_written[tx].lock().unwrap_or_else(|p| p.into_inner());
+        let last = self.last_written[tx]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         for key in last.iter() {
             let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
             if let Some(versions) = shard.get_mut(key) {
-                versions.insert(tx, Entry::Estimate);
+                if let Ok(at) = versions.binary_search_by_key(&tx, |(writer, _)| *writer) {
+                    versions[at].1 = Entry::Estimate;
+                }
             }
         }
     }

@@ -2,7 +2,7 @@
 //! changes, and the merged state diff of the block.
 //!
 //! Both execution paths build these from revm's per-transaction state with
-//! the same function ([`account_change`]), and all maps are ordered, so two
+//! the same function (`account_change`), and all maps are ordered, so two
 //! results can be compared field by field and print the same on every run.
 
 use std::collections::BTreeMap;
@@ -138,7 +138,11 @@ impl BlockResult {
     /// `None` when the two results are identical (statistics aside).
     pub fn first_difference(&self, other: &Self) -> Option<String> {
         if self.txs.len() != other.txs.len() {
-            return Some(format!("tx count {} != {}", self.txs.len(), other.txs.len()));
+            return Some(format!(
+                "tx count {} != {}",
+                self.txs.len(),
+                other.txs.len()
+            ));
         }
         for (i, (a, b)) in self.txs.iter().zip(&other.txs).enumerate() {
             let (ra, rb) = (&a.receipt, &b.receipt);
@@ -150,13 +154,21 @@ impl BlockResult {
                 let _ = write!(out, "gas_used {} != {}; ", ra.gas_used, rb.gas_used);
             }
             if ra.cumulative_gas_used != rb.cumulative_gas_used {
-                let _ = write!(out, "cumulative gas {} != {}; ", ra.cumulative_gas_used, rb.cumulative_gas_used);
+                let _ = write!(
+                    out,
+                    "cumulative gas {} != {}; ",
+                    ra.cumulative_gas_used, rb.cumulative_gas_used
+                );
             }
             if ra.logs != rb.logs {
                 let _ = write!(out, "logs differ; ");
             }
             if ra.created_address != rb.created_address {
-                let _ = write!(out, "created {:?} != {:?}; ", ra.created_address, rb.created_address);
+                let _ = write!(
+                    out,
+                    "created {:?} != {:?}; ",
+                    ra.created_address, rb.created_address
+                );
             }
             if ra.output != rb.output {
                 let _ = write!(out, "output differs; ");
@@ -185,28 +197,131 @@ fn diff_states(a: &StateDiff, b: &StateDiff) -> Option<String> {
         .map(|addr| format!("{addr} only on the right: {:?}", b[addr]))
 }
 
-/// Folds one transaction's changes into an accumulated diff.
-pub(crate) fn merge_into(acc: &mut StateDiff, changes: &StateDiff) {
-    for (addr, change) in changes {
-        let entry = acc.entry(*addr).or_default();
-        if change.storage_cleared {
-            entry.storage_cleared = true;
-            entry.storage.clear();
+/// Applies a later change of an account on top of an earlier one.
+fn merge_change(entry: &mut AccountChange, change: &AccountChange) {
+    if change.storage_cleared {
+        entry.storage_cleared = true;
+        entry.storage.clear();
+    }
+    let prev_code = entry
+        .info
+        .as_ref()
+        .and_then(|i| i.code.clone().map(|c| (i.code_hash, c)));
+    entry.info = change.info.clone();
+    // Keep code set by an earlier change if this one did not set it.
+    if let (Some(info), Some((hash, code))) = (entry.info.as_mut(), prev_code) {
+        if info.code.is_none() && info.code_hash == hash {
+            info.code = Some(code);
         }
-        let prev_code = entry
-            .info
-            .as_ref()
-            .and_then(|i| i.code.clone().map(|c| (i.code_hash, c)));
-        entry.info = change.info.clone();
-        // Keep code set by an earlier transaction if this one did not set it.
-        if let (Some(info), Some((hash, code))) = (entry.info.as_mut(), prev_code) {
-            if info.code.is_none() && info.code_hash == hash {
-                info.code = Some(code);
+    }
+    entry.storage.extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+}
+
+/// Folds `changes` into an ordered diff (for callers that keep one).
+pub(crate) fn merge_into(acc: &mut StateDiff, changes: &StateDiff) {
+    for (address, change) in changes {
+        merge_change(acc.entry(*address).or_default(), change);
+    }
+}
+
+/// Accumulates per-transaction changes into the block's state diff.
+///
+/// A hash map while accumulating (one lookup per touched account instead of
+/// a B-tree search), sorted once at the end.
+#[derive(Default)]
+pub(crate) struct StateAccumulator {
+    accounts: rustc_hash::FxHashMap<Address, AccountChange>,
+}
+
+impl StateAccumulator {
+    /// Folds one transaction's changes in.
+    pub(crate) fn merge(&mut self, changes: &StateDiff) {
+        for (addr, change) in changes {
+            self.merge_one(*addr, change);
+        }
+    }
+
+    fn merge_one(&mut self, addr: Address, change: &AccountChange) {
+        merge_change(self.accounts.entry(addr).or_default(), change);
+    }
+
+    /// Folds in the changes of every transaction, in order, keeping only
+    /// the accounts `keep` selects.
+    fn merge_filtered(&mut self, txs: &[TxResult], keep: impl Fn(&Address) -> bool) {
+        for tx in txs {
+            for (address, change) in &tx.changes {
+                if keep(address) {
+                    self.merge_one(*address, change);
+                }
             }
         }
-        entry
-            .storage
-            .extend(change.storage.iter().map(|(k, v)| (*k, *v)));
+    }
+
+    /// The merged diff, ordered by address.
+    pub(crate) fn finish(mut self) -> StateDiff {
+        // Sort the keys, not the (large) changes.
+        let mut keys: Vec<Address> = self.accounts.keys().copied().collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .filter_map(|k| self.accounts.remove(&k).map(|c| (k, c)))
+            .collect()
+    }
+}
+
+/// Merges the changes of all transactions on `threads` threads: each thread
+/// owns the accounts whose address hashes to it, so no two threads touch the
+/// same entry and each still sees that account's changes in block order.
+///
+/// # Errors
+/// A message if a merging thread panicked (a bug).
+pub(crate) fn merge_parallel(txs: &[TxResult], threads: usize) -> Result<StateDiff, String> {
+    if threads <= 1 || txs.len() < 256 {
+        let mut acc = StateAccumulator::default();
+        acc.merge_filtered(txs, |_| true);
+        return Ok(acc.finish());
+    }
+    let part = |address: &Address| {
+        let b = address.as_slice();
+        (usize::from(b[19]) ^ usize::from(b[18]) << 8 ^ usize::from(b[0])) % threads
+    };
+    let parts: Vec<std::thread::Result<StateDiff>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|p| {
+                scope.spawn(move || {
+                    let mut acc = StateAccumulator::default();
+                    acc.merge_filtered(txs, |a| part(a) == p);
+                    acc.finish()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut merged = StateDiff::new();
+    for part in parts {
+        let mut part = part.map_err(|_| "a state-merging thread panicked".to_string())?;
+        merged.append(&mut part);
+    }
+    Ok(merged)
+}
+
+/// Before Spurious Dragon a touched empty account is kept, not deleted:
+/// revm's journal expresses this at the end of each transaction by marking
+/// an account that did not exist as created, and by un-touching one that
+/// existed. Accounts we build ourselves (the lazy beneficiary credit) go
+/// through the same rule so both paths describe them alike.
+pub(crate) fn normalize_pre_spurious(account: &mut Account, spec: SpecId) {
+    if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON)
+        || !account.is_touched()
+        || !account.is_empty()
+        || account.is_selfdestructed()
+        || account.is_created()
+    {
+        return;
+    }
+    if account.is_loaded_as_not_existing() {
+        account.mark_created();
+    } else {
+        account.unmark_touch();
     }
 }
 
@@ -227,13 +342,20 @@ pub(crate) fn account_change(account: &Account, spec: SpecId) -> Option<AccountC
         });
     }
     let info = &account.info;
-    let code_changed = account.is_created() || account.original_info().code_hash != info.code_hash;
+    // Code is reported when this change set it; an account without code
+    // needs none (and plain accounts skip the clone of the original info).
+    let code_changed = info.code_hash != KECCAK_EMPTY
+        && (account.is_created() || account.original_info().code_hash != info.code_hash);
     Some(AccountChange {
         info: Some(AccountState {
             balance: info.balance,
             nonce: info.nonce,
             code_hash: info.code_hash,
-            code: if code_changed { info.code.clone() } else { None },
+            code: if code_changed {
+                info.code.clone()
+            } else {
+                None
+            },
         }),
         storage_cleared: account.is_created(),
         storage: account

@@ -80,7 +80,9 @@ struct TxState {
 /// [`Scheduler::halt`], and the protected data (plain enums and vectors) is
 /// never left half-updated by a panic in our own code.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The Block-STM scheduler for one block.
@@ -156,7 +158,10 @@ impl Scheduler {
 
     fn check_done(&self) {
         let observed = self.decrease_cnt.load(Ordering::SeqCst);
-        if self.execution_idx.load(Ordering::SeqCst).min(self.validation_idx.load(Ordering::SeqCst))
+        if self
+            .execution_idx
+            .load(Ordering::SeqCst)
+            .min(self.validation_idx.load(Ordering::SeqCst))
             >= self.block_size
             && self.num_active_tasks.load(Ordering::SeqCst) == 0
             && observed == self.decrease_cnt.load(Ordering::SeqCst)
@@ -259,7 +264,11 @@ impl Scheduler {
     /// `wrote_new_location` says whether this incarnation wrote a location the
     /// previous one did not: then every higher transaction must be
     /// re-validated, not just this one.
-    pub(crate) fn finish_execution(&self, version: Version, wrote_new_location: bool) -> Option<Task> {
+    pub(crate) fn finish_execution(
+        &self,
+        version: Version,
+        wrote_new_location: bool,
+    ) -> Option<Task> {
         let tx = version.tx;
         lock(&self.states[tx]).status = Status::Executed;
         let resumed = std::mem::take(&mut *lock(&self.dependents[tx]));

@@ -16,7 +16,7 @@ use revm::ExecuteEvm;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Result, StorageError};
-use crate::output::{merge_into, BlockResult, ExecStats, ExecutedBy, StateDiff, TxResult};
+use crate::output::{BlockResult, ExecStats, ExecutedBy, StateAccumulator, StateDiff, TxResult};
 use crate::storage::Storage;
 use crate::tx_task::{changes_of, receipt_of, TxFailure};
 use crate::view::AccountValue;
@@ -126,13 +126,15 @@ pub(crate) fn execute<S: Storage>(
         .with_cfg(cfg)
         .build_mainnet();
     let mut results = Vec::with_capacity(txs.len());
-    let mut state = StateDiff::new();
+    let mut state = StateAccumulator::default();
     let mut cumulative = 0u64;
     for (index, tx) in txs.iter().enumerate() {
-        let outcome = evm.transact(tx.clone()).map_err(|e| TxFailure::from_evm(e, TxFailure::Storage).into_error(index))?;
+        let outcome = evm
+            .transact(tx.clone())
+            .map_err(|e| TxFailure::from_evm(e, TxFailure::Storage).into_error(index))?;
         let changes = changes_of(&outcome.state, spec);
         evm.ctx.journaled_state.database.commit(&changes);
-        merge_into(&mut state, &changes);
+        state.merge(&changes);
         let mut receipt = receipt_of(outcome.result);
         cumulative += receipt.gas_used;
         receipt.cumulative_gas_used = cumulative;
@@ -140,7 +142,7 @@ pub(crate) fn execute<S: Storage>(
     }
     Ok(BlockResult {
         txs: results,
-        state,
+        state: state.finish(),
         stats: ExecStats {
             executed_by: ExecutedBy::Sequential,
             reexecutions: 0,

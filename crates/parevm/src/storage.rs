@@ -8,6 +8,8 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
+
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256};
 use revm::bytecode::Bytecode;
 use revm::primitives::KECCAK_EMPTY;
@@ -82,10 +84,10 @@ impl<S: Storage + ?Sized> Storage for &S {
 /// A [`Storage`] held in hash maps: for tests, benchmarks and fixtures.
 #[derive(Clone, Debug, Default)]
 pub struct InMemoryStorage {
-    accounts: HashMap<Address, AccountBasic>,
-    codes: HashMap<B256, Bytecode>,
-    slots: HashMap<Address, HashMap<U256, U256>>,
-    block_hashes: HashMap<u64, B256>,
+    accounts: FxHashMap<Address, AccountBasic>,
+    codes: FxHashMap<B256, Bytecode>,
+    slots: FxHashMap<Address, FxHashMap<U256, U256>>,
+    block_hashes: FxHashMap<u64, B256>,
 }
 
 impl InMemoryStorage {
@@ -140,7 +142,7 @@ impl InMemoryStorage {
     }
 
     /// All storage slots of an account (unordered), if it has any.
-    pub fn account_slots(&self, address: &Address) -> Option<&HashMap<U256, U256>> {
+    pub fn account_slots(&self, address: &Address) -> Option<&FxHashMap<U256, U256>> {
         self.slots.get(address)
     }
 
@@ -209,7 +211,7 @@ impl<'de> Deserialize<'de> for FlexU64 {
             Raw::Num(n) => Ok(Self(n)),
             Raw::Str(s) => {
                 let parsed = match s.strip_prefix("0x") {
-                    Some(hex) if hex.is_empty() => Ok(0),
+                    Some("") => Ok(0),
                     Some(hex) => u64::from_str_radix(hex, 16),
                     None => s.parse(),
                 };
@@ -270,19 +272,29 @@ mod tests {
                 "0x0000000000000000000000000000000000000000000000000000000000000005"}}
         }"#;
         let s = InMemoryStorage::from_prestate_json(json).expect("valid");
-        let a1 = s.account(&Address::with_last_byte(1)).expect("ok").expect("exists");
+        let a1 = s
+            .account(&Address::with_last_byte(1))
+            .expect("ok")
+            .expect("exists");
         assert_eq!(a1.balance, U256::from(16));
         assert_eq!(a1.nonce, 3);
         assert_eq!(a1.code_hash, KECCAK_EMPTY);
-        let a2 = s.account(&Address::with_last_byte(2)).expect("ok").expect("exists");
+        let a2 = s
+            .account(&Address::with_last_byte(2))
+            .expect("ok")
+            .expect("exists");
         assert_eq!(a2.nonce, 2);
         assert_eq!(a2.code_hash, keccak256([0x60, 0x00]));
         assert_eq!(
-            s.storage(&Address::with_last_byte(2), &U256::from(1)).expect("ok"),
+            s.storage(&Address::with_last_byte(2), &U256::from(1))
+                .expect("ok"),
             U256::from(5)
         );
         assert_eq!(
-            s.code_by_hash(&a2.code_hash).expect("ok").original_bytes().as_ref(),
+            s.code_by_hash(&a2.code_hash)
+                .expect("ok")
+                .original_bytes()
+                .as_ref(),
             &[0x60, 0x00]
         );
     }

@@ -1,1 +1,246 @@
-//! State and receipt roots (work in progress).
+//! Merkle-Patricia roots of a post-block state, and the logs hash of state
+//! tests.
+//!
+//! [`state_root`] needs the *complete* pre-block state: the root commits to
+//! every account, so a partial pre-state (such as a `prestateTracer` dump)
+//! gives a meaningless root. The tries are built with `alloy-trie`'s
+//! [`HashBuilder`], fed with keys in sorted order.
+
+use std::collections::BTreeMap;
+
+use alloy_primitives::{keccak256, Address, Log, B256, U256};
+use alloy_trie::{HashBuilder, Nibbles, TrieAccount};
+use revm::primitives::KECCAK_EMPTY;
+
+use crate::output::StateDiff;
+use crate::storage::InMemoryStorage;
+
+/// Root of the empty trie: `keccak256(rlp(""))`.
+pub const EMPTY_ROOT_HASH: B256 = alloy_trie::EMPTY_ROOT_HASH;
+
+/// One account of a post-block state, with all its non-zero slots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PostAccount {
+    /// Balance in wei.
+    pub balance: U256,
+    /// Nonce.
+    pub nonce: u64,
+    /// Hash of the code ([`KECCAK_EMPTY`] without code).
+    pub code_hash: B256,
+    /// Non-zero storage slots.
+    pub storage: BTreeMap<U256, U256>,
+}
+
+/// The complete state after applying `diff` to `pre`: deleted accounts
+/// (`info: None`) are gone, `storage_cleared` drops every slot the account
+/// had before, and slots set to zero are removed.
+pub fn post_state(pre: &InMemoryStorage, diff: &StateDiff) -> BTreeMap<Address, PostAccount> {
+    let mut state: BTreeMap<Address, PostAccount> = pre
+        .accounts()
+        .map(|(address, basic)| {
+            let storage = pre
+                .account_slots(address)
+                .map(|slots| {
+                    slots
+                        .iter()
+                        .filter(|(_, value)| !value.is_zero())
+                        .map(|(k, v)| (*k, *v))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let account = PostAccount {
+                balance: basic.balance,
+                nonce: basic.nonce,
+                code_hash: basic.code_hash,
+                storage,
+            };
+            (*address, account)
+        })
+        .collect();
+    for (address, change) in diff {
+        let Some(info) = &change.info else {
+            state.remove(address);
+            continue;
+        };
+        let account = state.entry(*address).or_default();
+        account.balance = info.balance;
+        account.nonce = info.nonce;
+        account.code_hash = info.code_hash;
+        if change.storage_cleared {
+            account.storage.clear();
+        }
+        for (slot, value) in &change.storage {
+            if value.is_zero() {
+                account.storage.remove(slot);
+            } else {
+                account.storage.insert(*slot, *value);
+            }
+        }
+    }
+    state
+}
+
+/// The state root after applying `diff` (a block's merged
+/// [`BlockResult::state`](crate::BlockResult::state)) to the complete
+/// pre-block state `pre`.
+pub fn state_root(pre: &InMemoryStorage, diff: &StateDiff) -> B256 {
+    state_root_of(&post_state(pre, diff))
+}
+
+/// The state root of a complete state.
+pub fn state_root_of(state: &BTreeMap<Address, PostAccount>) -> B256 {
+    let leaves: BTreeMap<B256, Vec<u8>> = state
+        .iter()
+        .map(|(address, account)| {
+            let code_hash = if account.code_hash.is_zero() {
+                KECCAK_EMPTY
+            } else {
+                account.code_hash
+            };
+            let trie_account = TrieAccount::new(
+                account.nonce,
+                account.balance,
+                storage_root(account.storage.iter().map(|(k, v)| (*k, *v))),
+                code_hash,
+            );
+            (keccak256(address), alloy_rlp::encode(trie_account))
+        })
+        .collect();
+    root_of_sorted(&leaves)
+}
+
+/// The storage root of an account's slots; zero values are left out, as
+/// they are absent from the trie.
+pub fn storage_root(slots: impl IntoIterator<Item = (U256, U256)>) -> B256 {
+    let leaves: BTreeMap<B256, Vec<u8>> = slots
+        .into_iter()
+        .filter(|(_, value)| !value.is_zero())
+        .map(|(slot, value)| {
+            (
+                keccak256(slot.to_be_bytes::<32>()),
+                alloy_rlp::encode(value),
+            )
+        })
+        .collect();
+    root_of_sorted(&leaves)
+}
+
+/// Root of a trie whose leaves are given by hashed key, in key order.
+fn root_of_sorted(leaves: &BTreeMap<B256, Vec<u8>>) -> B256 {
+    if leaves.is_empty() {
+        return EMPTY_ROOT_HASH;
+    }
+    let mut builder = HashBuilder::default();
+    // A BTreeMap yields unique keys in ascending order, which is what
+    // `add_leaf` requires.
+    for (key, value) in leaves {
+        builder.add_leaf(Nibbles::unpack(key), value);
+    }
+    builder.root()
+}
+
+/// The logs hash of a state test: keccak-256 of the RLP list of the logs
+/// (each log `[address, [topics...], data]`).
+pub fn logs_hash(logs: &[Log]) -> B256 {
+    let mut out = Vec::new();
+    alloy_rlp::encode_list(logs, &mut out);
+    keccak256(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{AccountChange, AccountState};
+    use alloy_primitives::{address, b256, bytes, hex, LogData};
+
+    #[test]
+    fn empty_trie_root() {
+        // keccak256(0x80), the well-known empty trie root.
+        assert_eq!(
+            EMPTY_ROOT_HASH,
+            b256!("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421")
+        );
+        assert_eq!(
+            state_root(&InMemoryStorage::new(), &StateDiff::new()),
+            EMPTY_ROOT_HASH
+        );
+        assert_eq!(storage_root([(U256::from(1), U256::ZERO)]), EMPTY_ROOT_HASH);
+    }
+
+    #[test]
+    fn empty_logs_hash() {
+        // keccak256(0xc0): the `logs` value of every state test without logs.
+        assert_eq!(
+            logs_hash(&[]),
+            b256!("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")
+        );
+    }
+
+    #[test]
+    fn log_rlp_shape() {
+        let log = Log {
+            address: Address::with_last_byte(1),
+            data: LogData::new_unchecked(vec![B256::with_last_byte(2)], bytes!("ff")),
+        };
+        // [addr(20), [topic(32)], data(1)] hand-encoded.
+        let mut expected = vec![0xf8, 0x3b, 0xf8, 0x39, 0x94];
+        expected.extend_from_slice(Address::with_last_byte(1).as_slice());
+        expected.extend_from_slice(&[0xe1, 0xa0]);
+        expected.extend_from_slice(B256::with_last_byte(2).as_slice());
+        expected.extend_from_slice(&[0x81, 0xff]);
+        assert_eq!(logs_hash(&[log]), keccak256(&expected));
+    }
+
+    /// State test `test_identity_return_overwrite[fork_Berlin-CALL]` (from
+    /// execution-spec-tests): its post-state, written out, has the root the
+    /// fixture names.
+    #[test]
+    fn state_test_post_root() {
+        let mut pre = InMemoryStorage::new();
+        let code = bytes!("60016000536002600153600360025360046003536004600160046000600060045af13d600060003e59600020600155");
+        let contract = address!("2948db106245b059a671828a9b4f189355620f54");
+        pre.insert_contract(contract, U256::ZERO, 1, code.clone());
+        let sender = address!("8c96ce21b944ecd075115fd23cf29d216868796d");
+        pre.insert_account(sender, U256::from_be_slice(&hex!("3635c9adc5dea00000")), 0);
+        let coinbase = address!("2adc25665018aa1fe0e6bc666dac8fc2697ff9ba");
+        let mut diff = StateDiff::new();
+        diff.insert(
+            contract,
+            AccountChange {
+                info: Some(AccountState {
+                    balance: U256::ZERO,
+                    nonce: 1,
+                    code_hash: keccak256(&code),
+                    code: None,
+                }),
+                storage_cleared: false,
+                storage: [(
+                    U256::from(1),
+                    U256::from_be_bytes(
+                        b256!("52d7963d9a152455cd39d5b7efa696eb4d4fac938d51cf5d779e3792944aff7b").0,
+                    ),
+                )]
+                .into(),
+            },
+        );
+        let account = |balance: &[u8], nonce| AccountChange {
+            info: Some(AccountState {
+                balance: U256::from_be_slice(balance),
+                nonce,
+                code_hash: KECCAK_EMPTY,
+                code: None,
+            }),
+            ..Default::default()
+        };
+        diff.insert(sender, account(&hex!("3635c9adc5de99633a"), 1));
+        diff.insert(coinbase, account(&hex!("069cc6"), 0));
+        assert_eq!(
+            state_root(&pre, &diff),
+            b256!("13eb4385a0c900fc8a80159f497561a9d016ebaa764eb4ec08256a4ceb102918")
+        );
+        // Deleting an account and clearing storage change the root.
+        let mut deleted = diff.clone();
+        deleted.insert(coinbase, AccountChange::default());
+        assert_ne!(state_root(&pre, &deleted), state_root(&pre, &diff));
+    }
+}

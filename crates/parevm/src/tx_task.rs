@@ -16,7 +16,9 @@ use alloy_primitives::{Address, U256};
 use revm::context::{BlockEnv, CfgEnv, Context, Journal, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, HaltReason};
 use revm::context_interface::ContextSetters;
-use revm::handler::{post_execution, EvmTr, FrameResult, Handler, MainBuilder, MainContext, MainnetEvm};
+use revm::handler::{
+    post_execution, EvmTr, FrameResult, Handler, MainBuilder, MainContext, MainnetEvm,
+};
 use revm::primitives::hardfork::SpecId;
 use revm::state::EvmState;
 use revm::ExecuteEvm;
@@ -26,11 +28,12 @@ use crate::executor::{ExecOutcome, VmTask};
 use crate::output::{account_change, StateDiff, TxOutcome, TxReceipt};
 use crate::storage::Storage;
 use crate::types::{Location, TxIdx, Version};
-use crate::view::{AccountValue, EvmMemory, EvmValue, ReadSet, ViewError, VersionedView};
+use crate::view::{AccountValue, EvmMemory, EvmValue, ReadSet, VersionedView, ViewError};
 
 /// The EVM type a worker reuses.
-pub(crate) type ParEvm<'a, S> =
-    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, VersionedView<'a, S>, Journal<VersionedView<'a, S>>, ()>>;
+pub(crate) type ParEvm<'a, S> = MainnetEvm<
+    Context<BlockEnv, TxEnv, CfgEnv, VersionedView<'a, S>, Journal<VersionedView<'a, S>>, ()>,
+>;
 
 /// Mainnet handler that defers the beneficiary credit (see module docs).
 struct LazyBeneficiaryHandler<E>(PhantomData<E>);
@@ -40,7 +43,11 @@ impl<'a, S: Storage> Handler for LazyBeneficiaryHandler<ParEvm<'a, S>> {
     type Error = EVMError<ViewError>;
     type HaltReason = HaltReason;
 
-    fn reward_beneficiary(&self, evm: &mut Self::Evm, exec_result: &mut FrameResult) -> Result<(), Self::Error> {
+    fn reward_beneficiary(
+        &self,
+        evm: &mut Self::Evm,
+        exec_result: &mut FrameResult,
+    ) -> Result<(), Self::Error> {
         evm.ctx().journaled_state.database.in_reward = true;
         post_execution::reward_beneficiary(evm.ctx(), exec_result.gas()).map_err(From::from)
     }
@@ -66,7 +73,10 @@ impl TxFailure {
         }
     }
 
-    pub(crate) fn from_evm<E: std::fmt::Display>(error: EVMError<E>, storage: impl FnOnce(E) -> Self) -> Self {
+    pub(crate) fn from_evm<E: std::fmt::Display>(
+        error: EVMError<E>,
+        storage: impl FnOnce(E) -> Self,
+    ) -> Self {
         match error {
             EVMError::Transaction(e) => Self::Invalid(e.to_string()),
             EVMError::Header(e) => Self::Header(e.to_string()),
@@ -93,9 +103,15 @@ pub(crate) fn receipt_of(result: ExecutionResult) -> TxReceipt {
     let gas_used = result.tx_gas_used();
     let created_address = result.created_address();
     let (outcome, logs, output) = match result {
-        ExecutionResult::Success { logs, output, .. } => (TxOutcome::Success, logs, output.into_data()),
+        ExecutionResult::Success { logs, output, .. } => {
+            (TxOutcome::Success, logs, output.into_data())
+        }
         ExecutionResult::Revert { output, .. } => (TxOutcome::Revert, Vec::new(), output),
-        ExecutionResult::Halt { reason, .. } => (TxOutcome::Halt(format!("{reason:?}")), Vec::new(), Default::default()),
+        ExecutionResult::Halt { reason, .. } => (
+            TxOutcome::Halt(format!("{reason:?}")),
+            Vec::new(),
+            Default::default(),
+        ),
     };
     TxReceipt {
         outcome,
@@ -152,7 +168,9 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
         let reads = std::mem::take(&mut view.reads);
         let result = match result {
             Ok(result) => result,
-            Err(EVMError::Database(ViewError::Blocked(blocking))) => return ExecOutcome::Blocked(blocking),
+            Err(EVMError::Database(ViewError::Blocked(blocking))) => {
+                return ExecOutcome::Blocked(blocking)
+            }
             Err(error) => {
                 let failure = TxFailure::from_evm(error, |e| match e {
                     ViewError::Storage(e) => TxFailure::Storage(e),
@@ -166,12 +184,20 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
             }
         };
         let beneficiary_delta = if view.lazy_beneficiary {
-            state.remove(&self.block.beneficiary).map(|a| a.info.balance)
+            state
+                .remove(&self.block.beneficiary)
+                .map(|a| a.info.balance)
         } else {
             None
         };
         let changes = changes_of(&state, self.spec);
-        let writes = writes_of(&state, &changes, &reads, beneficiary_delta, self.block.beneficiary);
+        let writes = writes_of(
+            &state,
+            &changes,
+            &reads,
+            beneficiary_delta,
+            self.block.beneficiary,
+        );
         ExecOutcome::Done {
             reads,
             writes,
@@ -206,7 +232,7 @@ fn writes_of(
                 code: account.info.code.clone(),
             })
         });
-        if reads.accounts.get(address) != Some(&value) {
+        if reads.account(address) != Some(&value) {
             writes.push((Location::Account(*address), EvmValue::Account(value)));
         }
         if change.storage_cleared {
@@ -217,7 +243,10 @@ fn writes_of(
         }
     }
     if let Some(delta) = beneficiary_delta {
-        writes.push((Location::Account(beneficiary), EvmValue::BalanceDelta(delta)));
+        writes.push((
+            Location::Account(beneficiary),
+            EvmValue::BalanceDelta(delta),
+        ));
     }
     writes
 }

@@ -24,13 +24,12 @@ use revm::database_interface::{DBErrorMarker, Database};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
-use rustc_hash::FxHashMap;
 
 use crate::error::StorageError;
 use crate::mv_memory::{Entry, MvMemory};
 use crate::output::AccountState;
 use crate::storage::Storage;
-use crate::types::{Location, TxIdx};
+use crate::types::{Incarnation, Location, TxIdx};
 
 /// Account data as stored in mv-memory. Equality ignores the code bytes
 /// (the hash identifies them).
@@ -44,7 +43,9 @@ pub(crate) struct AccountValue {
 
 impl PartialEq for AccountValue {
     fn eq(&self, other: &Self) -> bool {
-        self.balance == other.balance && self.nonce == other.nonce && self.code_hash == other.code_hash
+        self.balance == other.balance
+            && self.nonce == other.nonce
+            && self.code_hash == other.code_hash
     }
 }
 
@@ -118,9 +119,45 @@ pub(crate) enum ViewError {
 
 impl DBErrorMarker for ViewError {}
 
+/// Where a read's value came from, for validation. A read that came from
+/// one version is still valid if the newest write below the reader is still
+/// that version (same writer, same incarnation); one from storage if there
+/// is still no write. Only reads that summed balance deltas are re-resolved
+/// and compared by value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// No lower transaction wrote the location: pre-block storage.
+    Storage,
+    /// The newest lower write, by (writer, incarnation).
+    Version(TxIdx, Incarnation),
+    /// Summed from balance deltas: validate by value.
+    Resolved,
+}
+
+fn origin_of(latest: Option<(TxIdx, &Entry<EvmValue>)>) -> Option<Origin> {
+    match latest {
+        None => Some(Origin::Storage),
+        Some((writer, Entry::Data(incarnation, _))) => Some(Origin::Version(writer, *incarnation)),
+        Some((_, Entry::Estimate)) => None,
+    }
+}
+
+/// True when the newest write to `key` below `tx` is still the one `origin` names.
+fn same_origin(mv: &EvmMemory, key: &Location, tx: TxIdx, origin: Origin) -> bool {
+    mv.walk_below(key, tx, |writer, entry| {
+        ControlFlow::Break(origin_of(Some((writer, entry))))
+    })
+    .unwrap_or(Some(Origin::Storage))
+        == Some(origin)
+}
+
 /// Applies a (summed) balance credit that also touches the account, with
 /// the EIP-161 rule: after Spurious Dragon a touched empty account is deleted.
-pub(crate) fn apply_delta(base: Option<AccountValue>, delta: U256, spec: SpecId) -> Option<AccountValue> {
+pub(crate) fn apply_delta(
+    base: Option<AccountValue>,
+    delta: U256,
+    spec: SpecId,
+) -> Option<AccountValue> {
     let mut account = base.unwrap_or_else(AccountValue::empty);
     account.balance = account.balance.saturating_add(delta);
     if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) && account.is_empty() {
@@ -130,7 +167,10 @@ pub(crate) fn apply_delta(base: Option<AccountValue>, delta: U256, spec: SpecId)
     }
 }
 
-fn storage_account<S: Storage>(storage: &S, address: &Address) -> Result<Option<AccountValue>, ViewError> {
+pub(crate) fn storage_account<S: Storage>(
+    storage: &S,
+    address: &Address,
+) -> Result<Option<AccountValue>, ViewError> {
     let Some(basic) = storage.account(address)? else {
         return Ok(None);
     };
@@ -142,38 +182,60 @@ fn storage_account<S: Storage>(storage: &S, address: &Address) -> Result<Option<
     Ok(Some(AccountValue {
         balance: basic.balance,
         nonce: basic.nonce,
-        code_hash: if basic.code_hash.is_zero() { KECCAK_EMPTY } else { basic.code_hash },
+        code_hash: if basic.code_hash.is_zero() {
+            KECCAK_EMPTY
+        } else {
+            basic.code_hash
+        },
         code,
     }))
 }
 
-/// The account at `address` as transaction `tx` sees it.
+/// The account at `address` as transaction `tx` sees it, and where it came from.
 pub(crate) fn resolve_account<S: Storage>(
     mv: &EvmMemory,
     storage: &S,
     address: Address,
     tx: TxIdx,
     spec: SpecId,
-) -> Result<Option<AccountValue>, ViewError> {
+) -> Result<(Option<AccountValue>, Origin), ViewError> {
     let mut delta = U256::ZERO;
     let mut has_delta = false;
-    let base = mv.walk_below(&Location::Account(address), tx, |writer, entry| match entry {
-        Entry::Estimate => ControlFlow::Break(Err(ViewError::Blocked(writer))),
-        Entry::Data(_, EvmValue::Account(value)) => ControlFlow::Break(Ok(value.clone())),
-        Entry::Data(_, EvmValue::BalanceDelta(d)) => {
-            delta = delta.saturating_add(*d);
-            has_delta = true;
-            ControlFlow::Continue(())
-        }
-        Entry::Data(_, other) => ControlFlow::Break(Err(ViewError::Invariant(format!(
-            "account location of {address} holds {other:?}"
-        )))),
-    });
-    let base = match base {
+    let base = mv.walk_below(
+        &Location::Account(address),
+        tx,
+        |writer, entry| match entry {
+            Entry::Estimate => ControlFlow::Break(Err(ViewError::Blocked(writer))),
+            Entry::Data(incarnation, EvmValue::Account(value)) => {
+                ControlFlow::Break(Ok((value.clone(), Origin::Version(writer, *incarnation))))
+            }
+            Entry::Data(_, EvmValue::BalanceDelta(d)) => {
+                delta = delta.saturating_add(*d);
+                has_delta = true;
+                ControlFlow::Continue(())
+            }
+            Entry::Data(_, other) => ControlFlow::Break(Err(ViewError::Invariant(format!(
+                "account location of {address} holds {other:?}"
+            )))),
+        },
+    );
+    let (base, origin) = match base {
         Some(result) => result?,
-        None => storage_account(storage, &address)?,
+        None => (storage_account(storage, &address)?, Origin::Storage),
     };
-    Ok(if has_delta { apply_delta(base, delta, spec) } else { base })
+    Ok(if has_delta {
+        (apply_delta(base, delta, spec), Origin::Resolved)
+    } else {
+        (base, origin)
+    })
+}
+
+/// Where a slot read came from: the newest wipe of the account and the
+/// newest write of the slot below the reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SlotOrigin {
+    wipe: Origin,
+    slot: Origin,
 }
 
 /// The storage slot as transaction `tx` sees it.
@@ -183,39 +245,77 @@ pub(crate) fn resolve_slot<S: Storage>(
     address: Address,
     slot: U256,
     tx: TxIdx,
-) -> Result<U256, ViewError> {
-    let wipe = match mv.latest_below(&Location::StorageWipe(address), tx) {
+) -> Result<(U256, SlotOrigin), ViewError> {
+    let (wipe, wipe_origin) = match mv.latest_below(&Location::StorageWipe(address), tx) {
         Some((writer, Entry::Estimate)) => return Err(ViewError::Blocked(writer)),
-        Some((writer, _)) => Some(writer),
-        None => None,
+        Some((writer, Entry::Data(incarnation, _))) => {
+            (Some(writer), Origin::Version(writer, incarnation))
+        }
+        None => (None, Origin::Storage),
     };
-    match mv.latest_below(&Location::Storage(address, slot), tx) {
-        Some((writer, Entry::Estimate)) => Err(ViewError::Blocked(writer)),
+    let (value, slot_origin) = match mv.latest_below(&Location::Storage(address, slot), tx) {
+        Some((writer, Entry::Estimate)) => return Err(ViewError::Blocked(writer)),
         // A transaction that wipes and then writes a slot: the write wins.
-        Some((writer, Entry::Data(_, EvmValue::Slot(value)))) if wipe.is_none_or(|w| writer >= w) => Ok(value),
-        Some((_, Entry::Data(_, EvmValue::Slot(_)))) => Ok(U256::ZERO),
-        Some((_, Entry::Data(_, other))) => Err(ViewError::Invariant(format!(
-            "storage location of {address} holds {other:?}"
-        ))),
-        None if wipe.is_some() => Ok(U256::ZERO),
-        None => Ok(storage.storage(&address, &slot)?),
-    }
+        Some((writer, Entry::Data(incarnation, EvmValue::Slot(value)))) => {
+            let origin = Origin::Version(writer, incarnation);
+            if wipe.is_none_or(|w| writer >= w) {
+                (value, origin)
+            } else {
+                (U256::ZERO, origin)
+            }
+        }
+        Some((_, Entry::Data(_, other))) => {
+            return Err(ViewError::Invariant(format!(
+                "storage location of {address} holds {other:?}"
+            )))
+        }
+        None if wipe.is_some() => (U256::ZERO, Origin::Storage),
+        None => (storage.storage(&address, &slot)?, Origin::Storage),
+    };
+    Ok((
+        value,
+        SlotOrigin {
+            wipe: wipe_origin,
+            slot: slot_origin,
+        },
+    ))
 }
 
-/// What one incarnation read, by value.
+/// What one incarnation read.
 #[derive(Debug, Default)]
 pub(crate) struct ReadSet {
-    pub(crate) accounts: FxHashMap<Address, Option<AccountValue>>,
-    pub(crate) slots: Vec<(Address, U256, U256)>,
+    /// Accounts read: value (to skip writing unchanged accounts) and origin.
+    /// A short vector: transactions read few accounts.
+    pub(crate) accounts: Vec<(Address, Option<AccountValue>, Origin)>,
+    /// Slots read, with their origin.
+    pub(crate) slots: Vec<(Address, U256, SlotOrigin)>,
 }
 
 impl ReadSet {
-    /// True when every read still resolves to the same value for `tx`.
-    pub(crate) fn still_valid<S: Storage>(&self, mv: &EvmMemory, storage: &S, tx: TxIdx, spec: SpecId) -> bool {
-        self.accounts.iter().all(|(address, seen)| {
-            matches!(resolve_account(mv, storage, *address, tx, spec), Ok(now) if now == *seen)
-        }) && self.slots.iter().all(|(address, slot, seen)| {
-            matches!(resolve_slot(mv, storage, *address, *slot, tx), Ok(now) if now == *seen)
+    /// The value this incarnation read for `address`, if it read it.
+    pub(crate) fn account(&self, address: &Address) -> Option<&Option<AccountValue>> {
+        self.accounts
+            .iter()
+            .find(|(a, _, _)| a == address)
+            .map(|(_, v, _)| v)
+    }
+
+    /// True when every read would still return what it returned for `tx`.
+    pub(crate) fn still_valid<S: Storage>(
+        &self,
+        mv: &EvmMemory,
+        storage: &S,
+        tx: TxIdx,
+        spec: SpecId,
+    ) -> bool {
+        self.accounts.iter().all(|(address, seen, origin)| match origin {
+            Origin::Resolved => {
+                matches!(resolve_account(mv, storage, *address, tx, spec), Ok((now, _)) if now == *seen)
+            }
+            _ => same_origin(mv, &Location::Account(*address), tx, *origin),
+        }) && self.slots.iter().all(|(address, slot, origin)| {
+            same_origin(mv, &Location::StorageWipe(*address), tx, origin.wipe)
+                && same_origin(mv, &Location::Storage(*address, *slot), tx, origin.slot)
         })
     }
 }
@@ -236,7 +336,12 @@ pub(crate) struct VersionedView<'a, S> {
 }
 
 impl<'a, S: Storage> VersionedView<'a, S> {
-    pub(crate) fn new(mv: &'a EvmMemory, storage: &'a S, spec: SpecId, beneficiary: Address) -> Self {
+    pub(crate) fn new(
+        mv: &'a EvmMemory,
+        storage: &'a S,
+        spec: SpecId,
+        beneficiary: Address,
+    ) -> Self {
         Self {
             mv,
             storage,
@@ -262,19 +367,19 @@ impl<S: Storage> Database for VersionedView<'_, S> {
     type Error = ViewError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
-        if self.in_reward && address == self.beneficiary && !self.reads.accounts.contains_key(&address) {
+        if self.in_reward && address == self.beneficiary && self.reads.account(&address).is_none() {
             // The fee credit is the only use of the beneficiary in this
             // transaction: hand revm a zero balance and turn what it adds
             // into a commutative delta (see `tx_task`).
             self.lazy_beneficiary = true;
             return Ok(Some(AccountInfo::default()));
         }
-        if let Some(seen) = self.reads.accounts.get(&address) {
+        if let Some(seen) = self.reads.account(&address) {
             return Ok(seen.as_ref().map(AccountValue::to_info));
         }
-        let value = resolve_account(self.mv, self.storage, address, self.tx, self.spec)?;
+        let (value, origin) = resolve_account(self.mv, self.storage, address, self.tx, self.spec)?;
         let info = value.as_ref().map(AccountValue::to_info);
-        self.reads.accounts.insert(address, value);
+        self.reads.accounts.push((address, value, origin));
         Ok(info)
     }
 
@@ -288,8 +393,8 @@ impl<S: Storage> Database for VersionedView<'_, S> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        let value = resolve_slot(self.mv, self.storage, address, index, self.tx)?;
-        self.reads.slots.push((address, index, value));
+        let (value, origin) = resolve_slot(self.mv, self.storage, address, index, self.tx)?;
+        self.reads.slots.push((address, index, origin));
         Ok(value)
     }
 

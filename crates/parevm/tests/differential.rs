@@ -53,7 +53,11 @@ proptest! {
 /// or the differential test above would mostly compare errors.
 #[test]
 fn generated_blocks_mostly_execute() {
-    let params = GenParams { txs: 200, accounts: 6, invalid_percent: 5 };
+    let params = GenParams {
+        txs: 200,
+        accounts: 6,
+        invalid_percent: 5,
+    };
     let ok = (0..40u64)
         .filter(|seed| {
             let (storage, input) = random_block(*seed, &params);

@@ -1,14 +1,114 @@
-//! `parevm blocktest` (being built).
+//! `parevm blocktest`: import blockchain tests block by block through the
+//! parallel path with whole-block processing.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use parevm::fixtures::blocktest::{read_blockchain_test_file, run_blockchain_test, TestOutcome};
+use parevm::fixtures::collect_json_files;
+use serde_json::json;
+
+use crate::report::progress_bar;
+use crate::util::{default_threads, timed};
 
 /// Arguments of `parevm blocktest`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Files or directories.
-    paths: Vec<std::path::PathBuf>,
+    /// Blockchain test files (.json / .json.gz) or directories of them.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Worker threads of the parallel path.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Print one JSON object per test and a final summary object.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`parevm blocktest` is not implemented yet (paths: {:?})", args.paths)
+    let threads = args.threads.max(1);
+    let files = collect_json_files(&args.paths)?;
+    let bar = progress_bar(files.len() as u64, !args.json);
+    let (mut passed, mut failed, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    let mut total_ms = 0.0;
+    for file in &files {
+        bar.set_message(file.display().to_string());
+        let tests = read_blockchain_test_file(file)?;
+        for (name, test) in &tests {
+            let (outcome, ms) = timed(|| run_blockchain_test(test, threads));
+            total_ms += ms;
+            if args.json {
+                let mut object = json!({
+                    "file": file.display().to_string(),
+                    "name": name,
+                    "network": test.network,
+                    "blocks": test.blocks.len(),
+                    "ok": outcome == TestOutcome::Passed,
+                    "ms": ms,
+                });
+                match &outcome {
+                    TestOutcome::Failed(e) => object["error"] = json!(e),
+                    TestOutcome::Skipped(r) => object["skipped"] = json!(r),
+                    TestOutcome::Passed => {}
+                }
+                println!("{object}");
+            }
+            match outcome {
+                TestOutcome::Passed => passed.push(name.clone()),
+                TestOutcome::Failed(e) => {
+                    if !args.json {
+                        bar.suspend(|| eprintln!("FAIL {name} ({}): {e}", file.display()));
+                    }
+                    failed.push((name.clone(), e));
+                }
+                TestOutcome::Skipped(r) => {
+                    if !args.json {
+                        bar.suspend(|| eprintln!("skip {name}: {r}"));
+                    }
+                    skipped.push((name.clone(), r));
+                }
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "summary": true,
+                "files": files.len(),
+                "passed": passed.len(),
+                "failed": failed.len(),
+                "skipped": skipped.len(),
+                "failed_tests": failed.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                "threads": threads,
+                "ms": total_ms,
+            })
+        );
+    } else {
+        if !failed.is_empty() {
+            println!("failed tests:");
+            for (name, error) in &failed {
+                println!("  {name}: {error}");
+            }
+        }
+        println!(
+            "{} files, {} tests at {threads} threads in {:.1} s",
+            files.len(),
+            passed.len() + failed.len() + skipped.len(),
+            total_ms / 1e3
+        );
+        println!(
+            "{} passed, {} failed, {} skipped",
+            passed.len(),
+            failed.len(),
+            skipped.len()
+        );
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

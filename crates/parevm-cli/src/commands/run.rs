@@ -1,14 +1,265 @@
-//! `parevm run` (being built).
+//! `parevm run`: execute mainnet fixture blocks (block + prestate) on the
+//! sequential and the parallel path with whole-block processing, and check
+//! them against their headers and each other.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context as _;
+use parevm::block::{process_block, ProcessedBlock};
+use parevm::fixtures::find_json;
+use parevm::fixtures::mainnet::{read_mainnet_fixture, MainnetFixture};
+use parevm::revm::primitives::hardfork::SpecId;
+use parevm::Config;
+use serde_json::json;
+
+use crate::report::{progress_bar, table};
+use crate::util::{default_threads, timed};
 
 /// Arguments of `parevm run`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Files or directories.
-    paths: Vec<std::path::PathBuf>,
+    /// Fixture folders (each with block.json[.gz] and prestate.json[.gz]),
+    /// or folders of such folders.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Worker threads of the parallel path.
+    #[arg(long, default_value_t = default_threads())]
+    threads: usize,
+    /// Print one JSON object per block and a final summary object.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What running one block found.
+pub(crate) struct BlockReport {
+    /// Block number.
+    pub(crate) number: u64,
+    /// Fork.
+    pub(crate) spec: SpecId,
+    /// Transactions.
+    pub(crate) txs: usize,
+    /// Gas used (computed by the parallel path, or the header's on failure).
+    pub(crate) gas: u64,
+    /// Wall-clock milliseconds of the sequential path.
+    pub(crate) sequential_ms: f64,
+    /// Wall-clock milliseconds of the parallel path.
+    pub(crate) parallel_ms: f64,
+    /// Checks that ran.
+    pub(crate) checks: Vec<&'static str>,
+    /// Checks not possible on this block, with why.
+    pub(crate) skipped: Vec<String>,
+    /// The first failed check, if any.
+    pub(crate) error: Option<String>,
+}
+
+/// Expands the arguments into fixture folders, numeric names in numeric order.
+fn fixture_dirs(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if find_json(path, "block").is_some() {
+            out.push(path.clone());
+            continue;
+        }
+        let entries = std::fs::read_dir(path)
+            .with_context(|| format!("{}: not a fixture folder", path.display()))?;
+        let dirs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| find_json(p, "block").is_some())
+            .collect();
+        if dirs.is_empty() {
+            anyhow::bail!(
+                "{}: no block.json or block.json.gz here or in its subfolders",
+                path.display()
+            );
+        }
+        out.extend(dirs);
+    }
+    out.sort_by_key(|p| sort_key(p));
+    out.dedup();
+    Ok(out)
+}
+
+fn sort_key(path: &Path) -> (u64, String) {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    (name.parse().unwrap_or(u64::MAX), name)
+}
+
+/// Executes one fixture on both paths and checks it.
+pub(crate) fn check_fixture(fixture: &MainnetFixture, threads: usize) -> BlockReport {
+    let block = &fixture.block;
+    let (sequential, sequential_ms) =
+        timed(|| process_block(&fixture.storage, block, &Config::sequential()));
+    let (parallel, parallel_ms) =
+        timed(|| process_block(&fixture.storage, block, &Config::parallel(threads)));
+    let mut report = BlockReport {
+        number: block.header.number,
+        spec: block.spec,
+        txs: block.txs.len(),
+        gas: block.header.gas_used,
+        sequential_ms,
+        parallel_ms,
+        checks: vec!["execute", "parallel_eq_sequential"],
+        skipped: vec!["state_root: the pre-state is partial".into()],
+        error: None,
+    };
+    if !fixture.uncle_hashes.is_empty() {
+        report
+            .skipped
+            .push("uncle rewards: uncle headers are not in an RPC block (state diff only)".into());
+    }
+    let (sequential, parallel) = match (sequential, parallel) {
+        (Ok(s), Ok(p)) => (s, p),
+        (Err(s), Err(p)) if s == p => {
+            report.error = Some(format!("execute: {p}"));
+            return report;
+        }
+        (s, p) => {
+            report.error = Some(format!(
+                "parallel_eq_sequential: sequential {:?}, parallel {:?}",
+                s.as_ref().map(|_| "ok").map_err(ToString::to_string),
+                p.as_ref().map(|_| "ok").map_err(ToString::to_string)
+            ));
+            return report;
+        }
+    };
+    report.gas = parallel.gas_used;
+    if let Some(difference) = paths_differ(&sequential, &parallel) {
+        report.error = Some(format!("parallel_eq_sequential: {difference}"));
+        return report;
+    }
+    if !block.spec.is_enabled_in(SpecId::BYZANTIUM) {
+        report
+            .skipped
+            .push("receipts_root: pre-Byzantium receipts hold intermediate state roots (needs a complete pre-state)".into());
+    }
+    for check in parallel.header_checks(block) {
+        report.checks.push(check.name);
+        if report.error.is_none() {
+            report.error = check.mismatch;
+        }
+    }
+    report
+}
+
+/// The first difference between the two paths' processed blocks.
+pub(crate) fn paths_differ(a: &ProcessedBlock, b: &ProcessedBlock) -> Option<String> {
+    if let Some(d) = a.result.first_difference(&b.result) {
+        return Some(d);
+    }
+    if a.state != b.state {
+        return Some("whole-block state diff differs".into());
+    }
+    if a.receipts != b.receipts
+        || a.receipts_root != b.receipts_root
+        || a.logs_bloom != b.logs_bloom
+    {
+        return Some("receipts differ".into());
+    }
+    if a.requests_hash != b.requests_hash {
+        return Some("requests hash differs".into());
+    }
+    None
+}
+
+fn speedup(report: &BlockReport) -> f64 {
+    if report.parallel_ms > 0.0 {
+        report.sequential_ms / report.parallel_ms
+    } else {
+        0.0
+    }
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`parevm run` is not implemented yet (paths: {:?})", args.paths)
+    let threads = args.threads.max(1);
+    let dirs = fixture_dirs(&args.paths)?;
+    let bar = progress_bar(dirs.len() as u64, !args.json);
+    let mut reports = Vec::with_capacity(dirs.len());
+    for dir in &dirs {
+        bar.set_message(dir.display().to_string());
+        let fixture = read_mainnet_fixture(dir)?;
+        let report = check_fixture(&fixture, threads);
+        if args.json {
+            let mut object = json!({
+                "block": report.number,
+                "fork": format!("{:?}", report.spec),
+                "txs": report.txs,
+                "gas": report.gas,
+                "ok": report.error.is_none(),
+                "sequential_ms": report.sequential_ms,
+                "parallel_ms": report.parallel_ms,
+                "speedup": speedup(&report),
+                "threads": threads,
+                "checks": report.checks,
+                "skipped_checks": report.skipped,
+            });
+            if let Some(error) = &report.error {
+                object["error"] = json!(error);
+            }
+            println!("{object}");
+        }
+        bar.inc(1);
+        reports.push(report);
+    }
+    bar.finish_and_clear();
+    let failed: Vec<&BlockReport> = reports.iter().filter(|r| r.error.is_some()).collect();
+    let sequential_ms: f64 = reports.iter().map(|r| r.sequential_ms).sum();
+    let parallel_ms: f64 = reports.iter().map(|r| r.parallel_ms).sum();
+    let total_speedup = if parallel_ms > 0.0 {
+        sequential_ms / parallel_ms
+    } else {
+        0.0
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "summary": true,
+                "blocks": reports.len(),
+                "ok": reports.len() - failed.len(),
+                "failed": failed.len(),
+                "failed_blocks": failed.iter().map(|r| r.number).collect::<Vec<_>>(),
+                "threads": threads,
+                "sequential_ms": sequential_ms,
+                "parallel_ms": parallel_ms,
+                "speedup": total_speedup,
+            })
+        );
+    } else {
+        let rows: Vec<Vec<String>> = reports
+            .iter()
+            .map(|r| {
+                vec![
+                    r.number.to_string(),
+                    format!("{:?}", r.spec),
+                    r.txs.to_string(),
+                    r.gas.to_string(),
+                    format!("{:.2}", r.sequential_ms),
+                    format!("{:.2}", r.parallel_ms),
+                    format!("{:.2}x", speedup(r)),
+                    r.error.clone().unwrap_or_else(|| "ok".into()),
+                ]
+            })
+            .collect();
+        print!(
+            "{}",
+            table(
+                &["block", "fork", "txs", "gas", "seq ms", "par ms", "speedup", "result"],
+                &rows
+            )
+        );
+        println!(
+            "\n{}/{} blocks ok at {threads} threads; total sequential {sequential_ms:.1} ms, parallel {parallel_ms:.1} ms, speedup {total_speedup:.2}x",
+            reports.len() - failed.len(),
+            reports.len()
+        );
+    }
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -10,5 +10,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`parevm statetest` is not implemented yet (paths: {:?})", args.paths)
+    anyhow::bail!(
+        "`parevm statetest` is not implemented yet (paths: {:?})",
+        args.paths
+    )
 }

@@ -74,5 +74,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         "checked {blocks} blocks ({txs} txs, {errors_agreed} ending in an invalid tx) at threads {:?}: {divergences} divergences",
         threads
     );
-    Ok(if divergences == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    Ok(if divergences == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -1,0 +1,256 @@
+//! Targeted differential tests for the EVM rules that break naive parallel
+//! executors (see `shared/pitfalls.md`): each scenario runs on several
+//! forks, in parallel at 1..16 threads, and must equal the sequential path;
+//! where the rule gives an answer we can state independently, it is checked.
+
+mod common;
+
+use alloy_primitives::{keccak256, Address, B256, U256};
+use common::{addr, check, input, tx};
+use parevm::gen::{child_init, child_runtime, factory_code, forwarder_code, prober_code};
+use parevm::revm::primitives::hardfork::SpecId;
+use parevm::InMemoryStorage;
+
+const FORKS: [SpecId; 9] = [
+    SpecId::FRONTIER,
+    SpecId::HOMESTEAD,
+    SpecId::SPURIOUS_DRAGON,
+    SpecId::BYZANTIUM,
+    SpecId::PETERSBURG,
+    SpecId::LONDON,
+    SpecId::SHANGHAI,
+    SpecId::CANCUN,
+    SpecId::PRAGUE,
+];
+
+fn word(a: Address) -> Vec<u8> {
+    U256::from_be_slice(a.as_slice())
+        .to_be_bytes::<32>()
+        .to_vec()
+}
+
+const ETHER: u64 = 1_000_000_000_000_000_000;
+
+#[test]
+fn beneficiary_in_every_role() {
+    let (coinbase, b, c, d) = (addr(0xc0), addr(1), addr(2), addr(3));
+    let (prober, forwarder, factory) = (addr(0xa2), addr(0xa3), addr(0xa4));
+    let child = factory.create2(B256::from(U256::from(1)), keccak256(child_init()));
+    for spec in FORKS {
+        let mut storage = InMemoryStorage::new();
+        for a in [coinbase, b, c] {
+            storage.insert_account(a, U256::from(ETHER), 0);
+        }
+        storage.insert_contract(prober, U256::ZERO, 1, prober_code());
+        storage.insert_contract(forwarder, U256::ZERO, 1, forwarder_code());
+        storage.insert_contract(factory, U256::ZERO, 1, factory_code());
+        storage.insert_contract(child, U256::from(1000), 1, child_runtime().into());
+        let txs = vec![
+            tx(b, Some(d), 5, 0, &[], 21_000),                   // pays the fee
+            tx(c, Some(d), 6, 0, &[], 21_000),                   // pays the fee
+            tx(coinbase, Some(d), 7, 0, &[], 21_000),            // sent by the beneficiary
+            tx(b, Some(coinbase), 8, 1, &[], 21_000),            // value to it
+            tx(c, Some(prober), 0, 1, &word(coinbase), 100_000), // BALANCE / EXTCODEHASH of it
+            tx(b, Some(forwarder), 9, 2, &word(coinbase), 100_000), // CALL with value to it
+            tx(c, Some(child), 0, 2, &word(coinbase), 100_000),  // SELFDESTRUCT to it
+            tx(coinbase, Some(prober), 0, 1, &word(coinbase), 100_000),
+            tx(b, Some(d), 10, 3, &[], 21_000),
+        ];
+        let n = txs.len();
+        let block = input(spec, coinbase, txs.clone());
+        let result = check(&storage, &block).expect("valid block");
+        // The beneficiary's balance follows from the receipts alone.
+        let tip = |t: &parevm::revm::context::TxEnv| {
+            U256::from(t.gas_price - u128::from(block.block.basefee))
+        };
+        let fees: U256 = result
+            .txs
+            .iter()
+            .zip(&txs)
+            .map(|(r, t)| U256::from(r.receipt.gas_used) * tip(t))
+            .sum();
+        let own_fees: U256 = result
+            .txs
+            .iter()
+            .zip(&txs)
+            .filter(|(_, t)| t.caller == coinbase)
+            .map(|(r, t)| U256::from(r.receipt.gas_used) * U256::from(t.gas_price))
+            .sum();
+        let forwarded = if result.txs[5].receipt.success() {
+            9
+        } else {
+            0
+        };
+        let destructed = if result.txs[6].receipt.success() {
+            1000
+        } else {
+            0
+        };
+        let expected = U256::from(ETHER) + fees - own_fees - U256::from(7)
+            + U256::from(8 + forwarded + destructed);
+        let actual = result.state[&coinbase]
+            .info
+            .as_ref()
+            .expect("exists")
+            .balance;
+        assert_eq!(actual, expected, "{spec:?}");
+        assert_eq!(result.txs.len(), n);
+        // The prober stored BALANCE(coinbase) as seen mid-block (Frontier
+        // has no EXTCODEHASH: that call halts).
+        if spec.is_enabled_in(SpecId::PETERSBURG) {
+            assert!(result.txs[4].receipt.success(), "{spec:?}");
+        }
+    }
+}
+
+#[test]
+fn zero_fee_beneficiary_is_created_only_before_spurious_dragon() {
+    let (coinbase, sender) = (addr(0xc0), addr(1));
+    for spec in FORKS
+        .into_iter()
+        .filter(|s| !s.is_enabled_in(SpecId::LONDON))
+    {
+        let mut storage = InMemoryStorage::new();
+        storage.insert_account(sender, U256::from(ETHER), 0);
+        let mut txs: Vec<_> = (0..10)
+            .map(|n| tx(sender, Some(addr(50 + n)), 1, n, &[], 21_000))
+            .collect();
+        for t in &mut txs {
+            t.gas_price = 0;
+        }
+        let result = check(&storage, &input(spec, coinbase, txs)).expect("valid block");
+        let created = result.state.get(&coinbase).and_then(|c| c.info.clone());
+        if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
+            assert!(
+                created.is_none(),
+                "{spec:?}: touched empty beneficiary must be deleted"
+            );
+        } else {
+            let info = created.expect("pre-Spurious: zero credit creates the account");
+            assert!(info.is_empty(), "{spec:?}");
+        }
+    }
+}
+
+#[test]
+fn storage_wipe_and_recreation() {
+    let (sender, coinbase, factory) = (addr(1), addr(0xc0), addr(0xa4));
+    let salt = U256::from(3);
+    let child = factory.create2(B256::from(salt), keccak256(child_init()));
+    let create2 = [U256::from(1).to_be_bytes::<32>(), salt.to_be_bytes::<32>()].concat();
+    for spec in [
+        SpecId::PETERSBURG,
+        SpecId::LONDON,
+        SpecId::SHANGHAI,
+        SpecId::CANCUN,
+        SpecId::PRAGUE,
+    ] {
+        let mut storage = InMemoryStorage::new();
+        storage.insert_account(sender, U256::from(ETHER), 0);
+        storage.insert_contract(factory, U256::ZERO, 1, factory_code());
+        let txs = vec![
+            tx(sender, Some(factory), 0, 0, &create2, 300_000), // child: slot0 = 1
+            tx(sender, Some(child), 0, 1, &[], 100_000),        // slot0 = 2
+            tx(sender, Some(child), 0, 2, &word(addr(9)), 100_000), // SELFDESTRUCT
+            tx(sender, Some(factory), 0, 3, &create2, 300_000), // re-create (pre-Cancun)
+            tx(sender, Some(child), 0, 4, &[], 100_000),        // increment
+        ];
+        let result = check(&storage, &input(spec, coinbase, txs)).expect("valid block");
+        let slot0 = result.state[&child].storage.get(&U256::ZERO).copied();
+        if spec.is_enabled_in(SpecId::CANCUN) {
+            // EIP-6780: the child survives; re-creation collides; 1 -> 2 -> 3.
+            assert_eq!(slot0, Some(U256::from(3)), "{spec:?}");
+        } else {
+            // Destroyed and re-created with fresh storage: 1 -> 2.
+            assert_eq!(slot0, Some(U256::from(2)), "{spec:?}");
+            assert!(result.state[&child].storage_cleared);
+        }
+    }
+}
+
+#[test]
+fn code_deployed_in_the_block_is_visible_by_address_and_hash() {
+    let (sender, other, coinbase, prober) = (addr(1), addr(2), addr(0xc0), addr(0xa2));
+    let child = sender.create(0);
+    for spec in [
+        SpecId::PETERSBURG,
+        SpecId::BERLIN,
+        SpecId::SHANGHAI,
+        SpecId::CANCUN,
+    ] {
+        let mut storage = InMemoryStorage::new();
+        storage.insert_account(sender, U256::from(ETHER), 0);
+        storage.insert_account(other, U256::from(ETHER), 0);
+        storage.insert_contract(prober, U256::ZERO, 1, prober_code());
+        let txs = vec![
+            tx(sender, None, 0, 0, &child_init(), 200_000),
+            tx(other, Some(child), 0, 0, &[], 100_000),
+            tx(other, Some(prober), 0, 1, &word(child), 100_000),
+        ];
+        let result = check(&storage, &input(spec, coinbase, txs)).expect("valid block");
+        assert_eq!(result.txs[0].receipt.created_address, Some(child));
+        assert_eq!(
+            result.state[&child].storage[&U256::ZERO],
+            U256::from(2),
+            "{spec:?}"
+        );
+        assert_eq!(
+            result.state[&prober].storage[&U256::from(1)],
+            U256::from_be_bytes(keccak256(child_runtime()).0),
+            "{spec:?}"
+        );
+    }
+}
+
+#[test]
+fn touching_an_empty_account_deletes_it_from_spurious_dragon() {
+    let (sender, empty, coinbase) = (addr(1), addr(0xee), addr(0xc0));
+    for spec in FORKS {
+        let mut storage = InMemoryStorage::new();
+        storage.insert_account(sender, U256::from(ETHER), 0);
+        storage.insert_account(empty, U256::ZERO, 0);
+        let txs = vec![
+            tx(sender, Some(empty), 0, 0, &[], 21_000),
+            tx(sender, Some(addr(5)), 1, 1, &[], 21_000),
+        ];
+        let result = check(&storage, &input(spec, coinbase, txs)).expect("valid block");
+        let after = result.state.get(&empty);
+        if spec.is_enabled_in(SpecId::SPURIOUS_DRAGON) {
+            assert!(
+                after.is_some_and(|c| c.info.is_none()),
+                "{spec:?}: must be deleted"
+            );
+        } else {
+            // Before EIP-161 an existing empty account just stays.
+            assert!(
+                after.is_none_or(|c| c.info.is_some()),
+                "{spec:?}: must survive"
+            );
+        }
+    }
+}
+
+#[test]
+fn one_sender_chain_and_shared_recipient() {
+    // Nonce chains and a hot recipient: serial by nature, still identical.
+    let (sender, hot, coinbase) = (addr(1), addr(2), addr(0xc0));
+    let mut storage = InMemoryStorage::new();
+    storage.insert_account(sender, U256::from(ETHER), 0);
+    let others: Vec<Address> = (10..40).map(addr).collect();
+    for o in &others {
+        storage.insert_account(*o, U256::from(ETHER), 0);
+    }
+    let mut txs: Vec<_> = (0..30)
+        .map(|n| tx(sender, Some(hot), 1, n, &[], 21_000))
+        .collect();
+    txs.extend(others.iter().map(|o| tx(*o, Some(hot), 2, 0, &[], 21_000)));
+    let result = check(&storage, &input(SpecId::CANCUN, coinbase, txs)).expect("valid");
+    assert_eq!(
+        result.state[&hot].info.as_ref().expect("exists").balance,
+        U256::from(30 + 60)
+    );
+    assert_eq!(
+        result.state[&sender].info.as_ref().expect("exists").nonce,
+        30
+    );
+}
