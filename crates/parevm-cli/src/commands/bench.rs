@@ -1,17 +1,23 @@
 //! `parevm bench`: sequential against parallel execution on DeFi workloads
-//! (and mainnet fixture blocks), in one process, alternating runs, medians.
+//! and mainnet fixture blocks, in one process, alternating runs, medians.
 //!
 //! With no flags it runs the default suite: every workload at its
 //! `independent` preset, plus `erc20 hot-recipient`, `amm hot-pool` and
-//! `erc20 chained`, at 1 and N threads (N = available parallelism).
+//! `erc20 chained`, then every mainnet fixture block (when the fixtures are
+//! there), at 1 and N threads (N = available parallelism). Mainnet rows time
+//! the block's transactions ([`execute_block`]), not the block-level
+//! processing around them (rewards, withdrawals, roots).
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parevm::fixtures::find_json;
+use parevm::fixtures::mainnet::read_mainnet_fixture;
 use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
-use parevm::{execute_block, BlockInput, BlockResult, Config, InMemoryStorage};
+use parevm::{execute_block, BlockInput, BlockResult, Config, InMemoryStorage, Mode};
 use serde::Serialize;
 use serde_json::json;
 
@@ -20,8 +26,9 @@ use crate::util::{default_threads, median, parse_threads, timed};
 /// Arguments of `parevm bench`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Workloads, comma-separated: raw, erc20, amm, lending, mixed (or `all`).
-    /// Without --workload and --preset, the default suite runs.
+    /// Workloads, comma-separated: raw, erc20, amm, lending, mixed, `all` (the
+    /// five synthetic ones) or mainnet (the fixture blocks). Without
+    /// --workload and --preset, the default suite runs.
     #[arg(long)]
     workload: Option<String>,
     /// Presets, comma-separated: independent, hot-recipient, hot-pool,
@@ -63,6 +70,15 @@ pub(crate) struct Args {
     /// Also draw the speedups into this file (`.svg` or `.png`).
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// The parallel path's mode: `parallel` (always Block-STM) or `auto`
+    /// (the library's default, which may choose the sequential loop).
+    #[arg(long, default_value = "parallel", value_parser = ["parallel", "auto"])]
+    mode: String,
+    /// Mainnet fixture folders (a folder of block folders), for the suite and
+    /// `--workload mainnet` [default: $PAREVM_FIXTURES/mainnet, else
+    /// ../shared/fixtures/mainnet].
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
 }
 
 /// One measured (case, thread count).
@@ -124,11 +140,13 @@ struct Case {
     input: BlockInput,
 }
 
-/// What to build, before building it (workloads are built one at a time).
+/// What to build, before building it (cases are built one at a time).
 #[derive(Clone, Debug)]
-struct Plan {
-    spec: WorkloadSpec,
-    preset: Preset,
+enum Plan {
+    /// A synthetic workload.
+    Synthetic { spec: WorkloadSpec, preset: Preset },
+    /// A mainnet fixture folder.
+    Mainnet(PathBuf),
 }
 
 /// The default block size of a workload in the suite: about 100-300 ms of
@@ -136,10 +154,10 @@ struct Plan {
 fn default_txs(kind: WorkloadKind) -> usize {
     match kind {
         WorkloadKind::Raw => 20_000,
-        WorkloadKind::Erc20 => 10_000,
-        WorkloadKind::Amm => 4_000,
-        WorkloadKind::Lending => 6_000,
-        WorkloadKind::Mixed => 8_000,
+        WorkloadKind::Erc20 => 8_000,
+        WorkloadKind::Amm => 3_000,
+        WorkloadKind::Lending => 5_000,
+        WorkloadKind::Mixed => 6_000,
     }
 }
 
@@ -207,14 +225,58 @@ fn parse_chain_len(text: &str) -> Result<usize, String> {
     }
 }
 
+/// The mainnet fixture folders under `root`, in block order (none if
+/// `root` does not exist).
+fn mainnet_dirs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    if find_json(root, "block").is_some() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    let entries =
+        std::fs::read_dir(root).with_context(|| format!("{}: cannot list", root.display()))?;
+    let mut dirs: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| find_json(p, "block").is_some())
+        .map(|p| {
+            let number = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u64::MAX);
+            (number, p)
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs.into_iter().map(|(_, p)| p).collect())
+}
+
+fn fixtures_root(args: &Args) -> PathBuf {
+    args.fixtures
+        .clone()
+        .unwrap_or_else(|| parevm::fixtures::default_fixtures_dir().join("mainnet"))
+}
+
 fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
+    let mut mainnet = args.workload.is_none() && args.preset.is_none();
     let pairs: Vec<(WorkloadKind, Preset)> = match (&args.workload, &args.preset) {
         (None, None) => suite(),
         (workloads, presets) => {
             let kinds: Option<Vec<WorkloadKind>> = match workloads.as_deref() {
                 None => None,
                 Some("all") => Some(WorkloadKind::ALL.to_vec()),
-                Some(list) => Some(parse_list(list)?),
+                Some(list) => {
+                    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+                    mainnet = names.contains(&"mainnet");
+                    let synthetic: Vec<&str> =
+                        names.into_iter().filter(|n| *n != "mainnet").collect();
+                    if synthetic.is_empty() {
+                        Some(Vec::new())
+                    } else {
+                        Some(parse_list(&synthetic.join(","))?)
+                    }
+                }
             };
             let presets: Vec<Preset> = match presets {
                 None => vec![Preset::Independent],
@@ -253,7 +315,7 @@ fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
     if let Some(r) = args.hot_ratio {
         anyhow::ensure!((0.0..=1.0).contains(&r), "--hot-ratio {r} is outside 0..=1");
     }
-    Ok(pairs
+    let mut plans: Vec<Plan> = pairs
         .into_iter()
         .map(|(kind, preset)| {
             let size = match (args.txs, gas) {
@@ -270,20 +332,56 @@ fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
             if let Some(l) = chain_len {
                 spec = spec.with_chain_len(l);
             }
-            Plan { spec, preset }
+            Plan::Synthetic { spec, preset }
         })
-        .collect())
+        .collect();
+    if mainnet {
+        let root = fixtures_root(args);
+        let dirs = mainnet_dirs(&root)?;
+        if dirs.is_empty() {
+            eprintln!(
+                "note: no mainnet fixtures at {} (set PAREVM_FIXTURES or --fixtures); mainnet rows skipped",
+                root.display()
+            );
+        }
+        plans.extend(dirs.into_iter().map(Plan::Mainnet));
+    }
+    Ok(plans)
 }
 
 fn build(plan: &Plan) -> anyhow::Result<Case> {
-    let workload = plan.spec.build()?;
-    Ok(Case {
-        workload: plan.spec.kind.name().to_owned(),
-        preset: plan.preset.name().to_owned(),
-        block: None,
-        storage: workload.storage,
-        input: workload.input,
-    })
+    match plan {
+        Plan::Synthetic { spec, preset } => {
+            let workload = spec.build()?;
+            Ok(Case {
+                workload: spec.kind.name().to_owned(),
+                preset: preset.name().to_owned(),
+                block: None,
+                storage: workload.storage,
+                input: workload.input,
+            })
+        }
+        Plan::Mainnet(dir) => {
+            let fixture = read_mainnet_fixture(dir)?;
+            let input = fixture.block.block_input();
+            Ok(Case {
+                workload: "mainnet".to_owned(),
+                preset: format!("{:?}", fixture.block.spec).to_lowercase(),
+                block: Some(fixture.block.header.number),
+                storage: fixture.storage,
+                input,
+            })
+        }
+    }
+}
+
+impl Plan {
+    fn describe(&self) -> String {
+        match self {
+            Self::Synthetic { spec, preset } => format!("{} {preset}", spec.kind),
+            Self::Mainnet(dir) => format!("mainnet {}", dir.display()),
+        }
+    }
 }
 
 /// Min, median and max of a sample.
@@ -298,10 +396,14 @@ fn measure(
     case: &Case,
     threads: usize,
     reps: usize,
+    auto: bool,
     progress: &ProgressBar,
 ) -> anyhow::Result<Row> {
     let seq_cfg = Config::sequential();
-    let par_cfg = Config::parallel(threads);
+    let par_cfg = Config {
+        mode: if auto { Mode::Auto } else { Mode::Parallel },
+        ..Config::parallel(threads)
+    };
     let run = |cfg: &Config| -> anyhow::Result<(BlockResult, f64)> {
         let (result, ms) = timed(|| execute_block(&case.storage, &case.input, cfg));
         progress.inc(1);
@@ -503,18 +605,42 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if !args.json {
         println!(
-            "parevm bench: {reps} reps per path after a warm-up, threads {threads:?}, available parallelism {}",
+            "parevm bench: {reps} reps per path after a warm-up, threads {threads:?} ({} mode), available parallelism {}",
+            args.mode,
             default_threads()
         );
         println!("{}", header());
     }
     let mut rows = Vec::new();
+    let mut skipped = Vec::new();
     for plan in &plans {
-        progress.set_message(format!("building {} {}", plan.spec.kind, plan.preset));
-        let case = build(plan)?;
-        progress.set_message(format!("{} {}", case.workload, case.preset));
+        progress.set_message(format!("loading {}", plan.describe()));
+        let case = match (build(plan), plan) {
+            (Ok(case), _) => case,
+            // A broken fixture is reported and skipped, not fatal to the suite.
+            (Err(error), Plan::Mainnet(_)) => {
+                progress.suspend(|| eprintln!("skipped {}: {error:#}", plan.describe()));
+                progress.inc(runs_per_case);
+                skipped.push(plan.describe());
+                continue;
+            }
+            (Err(error), Plan::Synthetic { .. }) => return Err(error),
+        };
+        let name = match case.block {
+            Some(block) => format!("{} {block}", case.workload),
+            None => format!("{} {}", case.workload, case.preset),
+        };
+        progress.set_message(name.clone());
         for &t in &threads {
-            let row = measure(&case, t, reps, &progress)?;
+            let row = match measure(&case, t, reps, args.mode == "auto", &progress) {
+                Ok(row) => row,
+                Err(error) if case.block.is_some() => {
+                    progress.suspend(|| eprintln!("skipped {name}: {error:#}"));
+                    skipped.push(name.clone());
+                    break;
+                }
+                Err(error) => return Err(error.context(name)),
+            };
             progress.suspend(|| {
                 if args.json {
                     println!("{}", serde_json::to_string(&row).unwrap_or_default());
@@ -536,6 +662,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "summary": {
                     "cases": rows.len(),
                     "all_identical": all_identical,
+                    "skipped": skipped,
                     "available_parallelism": default_threads(),
                     "groups": groups,
                 }
@@ -549,6 +676,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "  {:<14} {:>2} threads: {:>5.2}x over {} case(s) (min {:.2}x, max {:.2}x)",
                 g.group, g.threads, g.geomean_speedup, g.cases, g.min_speedup, g.max_speedup
             );
+        }
+        if !skipped.is_empty() {
+            println!("skipped (could not be executed): {}", skipped.join(", "));
         }
         println!("all identical: {all_identical}");
     }
@@ -647,6 +777,8 @@ mod tests {
             seed: 1,
             json: false,
             plot: None,
+            mode: "parallel".into(),
+            fixtures: Some(PathBuf::from("/nonexistent")),
         }
     }
 
