@@ -763,6 +763,32 @@ mod tests {
         assert_eq!(groups[2].threads, 1);
     }
 
+    #[test]
+    fn plots_are_written_with_the_bundled_font() {
+        let mut rows = vec![row("independent", 1, 0.9), row("independent", 2, 1.8)];
+        rows.push(Row {
+            workload: "mainnet".into(),
+            block: Some(19_934_116),
+            ..row("cancun", 2, 1.2)
+        });
+        let dir = std::env::temp_dir().join(format!("parevm-plot-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let svg = dir.join("speedup.svg");
+        crate::plot::write(&svg, &rows).expect("svg");
+        let text = std::fs::read_to_string(&svg).expect("read svg");
+        assert!(
+            text.contains("<svg")
+                && text.contains("mainnet 19934116")
+                && text.contains("2 threads")
+        );
+        let png = dir.join("speedup.png");
+        crate::plot::write(&png, &rows).expect("png");
+        let bytes = std::fs::read(&png).expect("read png");
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(crate::plot::write(&dir.join("speedup.jpg"), &rows).is_err());
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
     fn args(workload: Option<&str>, preset: Option<&str>) -> Args {
         Args {
             workload: workload.map(str::to_owned),
@@ -787,9 +813,20 @@ mod tests {
         assert_eq!(plans(&args(None, None)).expect("suite").len(), 8);
         let one = plans(&args(Some("raw"), None)).expect("raw");
         assert_eq!(one.len(), 1);
+        match &one[0] {
+            Plan::Synthetic { spec, .. } => {
+                assert_eq!(*spec, WorkloadSpec::new(WorkloadKind::Raw, Size::Txs(10)))
+            }
+            Plan::Mainnet(_) => panic!("raw is synthetic"),
+        }
+        assert!(plans(&args(Some("mainnet"), None))
+            .expect("mainnet")
+            .is_empty());
         assert_eq!(
-            one[0].spec,
-            WorkloadSpec::new(WorkloadKind::Raw, Size::Txs(10))
+            plans(&args(Some("mainnet,erc20"), None))
+                .expect("both")
+                .len(),
+            1
         );
         assert_eq!(
             plans(&args(None, Some("independent")))
