@@ -40,8 +40,8 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with = "gas")]
     txs: Option<usize>,
     /// Block size in gas instead of transactions, e.g. `300M` or `1G`.
-    #[arg(long)]
-    gas: Option<String>,
+    #[arg(long, value_parser = parse_gas)]
+    gas: Option<u64>,
     /// Distinct accounts senders and recipients are drawn from (default: a
     /// fresh account each time, so accounts never conflict).
     #[arg(long)]
@@ -52,8 +52,8 @@ pub(crate) struct Args {
     hot_ratio: Option<f64>,
     /// Length of dependency chains; `N` makes the whole block one chain.
     /// Overrides the preset's.
-    #[arg(long)]
-    chain_len: Option<String>,
+    #[arg(long, value_parser = parse_chain_len)]
+    chain_len: Option<usize>,
     /// Thread counts for the parallel path, comma-separated, or `max`
     /// (default: `1,max` for the suite, `max` otherwise).
     #[arg(long)]
@@ -72,13 +72,22 @@ pub(crate) struct Args {
     plot: Option<PathBuf>,
     /// The parallel path's mode: `parallel` (always Block-STM) or `auto`
     /// (the library's default, which may choose the sequential loop).
-    #[arg(long, default_value = "parallel", value_parser = ["parallel", "auto"])]
-    mode: String,
+    #[arg(long, value_enum, default_value_t = ParallelMode::Parallel)]
+    mode: ParallelMode,
     /// Mainnet fixture folders (a folder of block folders), for the suite and
     /// `--workload mainnet` [default: $PAREVM_FIXTURES/mainnet, else
     /// ../shared/fixtures/mainnet].
     #[arg(long)]
     fixtures: Option<PathBuf>,
+}
+
+/// How the parallel side of each comparison is configured.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ParallelMode {
+    /// Always Block-STM (`Mode::Parallel`).
+    Parallel,
+    /// The library default (`Mode::Auto`), which may run sequentially.
+    Auto,
 }
 
 /// One measured (case, thread count).
@@ -300,18 +309,7 @@ fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
             pairs
         }
     };
-    let gas = args
-        .gas
-        .as_deref()
-        .map(parse_gas)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let chain_len = args
-        .chain_len
-        .as_deref()
-        .map(parse_chain_len)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let (gas, chain_len) = (args.gas, args.chain_len);
     if let Some(r) = args.hot_ratio {
         anyhow::ensure!((0.0..=1.0).contains(&r), "--hot-ratio {r} is outside 0..=1");
     }
@@ -606,7 +604,10 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.json {
         println!(
             "parevm bench: {reps} reps per path after a warm-up, threads {threads:?} ({} mode), available parallelism {}",
-            args.mode,
+            match args.mode {
+                ParallelMode::Parallel => "parallel",
+                ParallelMode::Auto => "auto",
+            },
             default_threads()
         );
         println!("{}", header());
@@ -632,7 +633,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         progress.set_message(name.clone());
         for &t in &threads {
-            let row = match measure(&case, t, reps, args.mode == "auto", &progress) {
+            let row = match measure(&case, t, reps, args.mode == ParallelMode::Auto, &progress) {
                 Ok(row) => row,
                 Err(error) if case.block.is_some() => {
                     progress.suspend(|| eprintln!("skipped {name}: {error:#}"));
@@ -803,7 +804,7 @@ mod tests {
             seed: 1,
             json: false,
             plot: None,
-            mode: "parallel".into(),
+            mode: ParallelMode::Parallel,
             fixtures: Some(PathBuf::from("/nonexistent")),
         }
     }
