@@ -1,17 +1,23 @@
 //! `parevm bench`: sequential against parallel execution on DeFi workloads
-//! (and mainnet fixture blocks), in one process, alternating runs, medians.
+//! and mainnet fixture blocks, in one process, alternating runs, medians.
 //!
 //! With no flags it runs the default suite: every workload at its
 //! `independent` preset, plus `erc20 hot-recipient`, `amm hot-pool` and
-//! `erc20 chained`, at 1 and N threads (N = available parallelism).
+//! `erc20 chained`, then every mainnet fixture block (when the fixtures are
+//! there), at 1 and N threads (N = available parallelism). Mainnet rows time
+//! the block's transactions ([`execute_block`]), not the block-level
+//! processing around them (rewards, withdrawals, roots).
 
 use std::io::IsTerminal as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use parevm::fixtures::find_json;
+use parevm::fixtures::mainnet::read_mainnet_fixture;
 use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
-use parevm::{execute_block, BlockInput, BlockResult, Config, InMemoryStorage};
+use parevm::{execute_block, BlockInput, BlockResult, Config, InMemoryStorage, Mode};
 use serde::Serialize;
 use serde_json::json;
 
@@ -20,8 +26,9 @@ use crate::util::{default_threads, median, parse_threads, timed};
 /// Arguments of `parevm bench`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Workloads, comma-separated: raw, erc20, amm, lending, mixed (or `all`).
-    /// Without --workload and --preset, the default suite runs.
+    /// Workloads, comma-separated: raw, erc20, amm, lending, mixed, `all` (the
+    /// five synthetic ones) or mainnet (the fixture blocks). Without
+    /// --workload and --preset, the default suite runs.
     #[arg(long)]
     workload: Option<String>,
     /// Presets, comma-separated: independent, hot-recipient, hot-pool,
@@ -33,8 +40,8 @@ pub(crate) struct Args {
     #[arg(long, conflicts_with = "gas")]
     txs: Option<usize>,
     /// Block size in gas instead of transactions, e.g. `300M` or `1G`.
-    #[arg(long)]
-    gas: Option<String>,
+    #[arg(long, value_parser = parse_gas)]
+    gas: Option<u64>,
     /// Distinct accounts senders and recipients are drawn from (default: a
     /// fresh account each time, so accounts never conflict).
     #[arg(long)]
@@ -45,8 +52,8 @@ pub(crate) struct Args {
     hot_ratio: Option<f64>,
     /// Length of dependency chains; `N` makes the whole block one chain.
     /// Overrides the preset's.
-    #[arg(long)]
-    chain_len: Option<String>,
+    #[arg(long, value_parser = parse_chain_len)]
+    chain_len: Option<usize>,
     /// Thread counts for the parallel path, comma-separated, or `max`
     /// (default: `1,max` for the suite, `max` otherwise).
     #[arg(long)]
@@ -63,6 +70,24 @@ pub(crate) struct Args {
     /// Also draw the speedups into this file (`.svg` or `.png`).
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// The parallel path's mode: `parallel` (always Block-STM) or `auto`
+    /// (the library's default, which may choose the sequential loop).
+    #[arg(long, value_enum, default_value_t = ParallelMode::Parallel)]
+    mode: ParallelMode,
+    /// Mainnet fixture folders (a folder of block folders), for the suite and
+    /// `--workload mainnet` [default: $PAREVM_FIXTURES/mainnet, else
+    /// ../shared/fixtures/mainnet].
+    #[arg(long)]
+    fixtures: Option<PathBuf>,
+}
+
+/// How the parallel side of each comparison is configured.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum ParallelMode {
+    /// Always Block-STM (`Mode::Parallel`).
+    Parallel,
+    /// The library default (`Mode::Auto`), which may run sequentially.
+    Auto,
 }
 
 /// One measured (case, thread count).
@@ -124,11 +149,13 @@ struct Case {
     input: BlockInput,
 }
 
-/// What to build, before building it (workloads are built one at a time).
+/// What to build, before building it (cases are built one at a time).
 #[derive(Clone, Debug)]
-struct Plan {
-    spec: WorkloadSpec,
-    preset: Preset,
+enum Plan {
+    /// A synthetic workload.
+    Synthetic { spec: WorkloadSpec, preset: Preset },
+    /// A mainnet fixture folder.
+    Mainnet(PathBuf),
 }
 
 /// The default block size of a workload in the suite: about 100-300 ms of
@@ -136,10 +163,10 @@ struct Plan {
 fn default_txs(kind: WorkloadKind) -> usize {
     match kind {
         WorkloadKind::Raw => 20_000,
-        WorkloadKind::Erc20 => 10_000,
-        WorkloadKind::Amm => 4_000,
-        WorkloadKind::Lending => 6_000,
-        WorkloadKind::Mixed => 8_000,
+        WorkloadKind::Erc20 => 8_000,
+        WorkloadKind::Amm => 3_000,
+        WorkloadKind::Lending => 5_000,
+        WorkloadKind::Mixed => 6_000,
     }
 }
 
@@ -207,14 +234,58 @@ fn parse_chain_len(text: &str) -> Result<usize, String> {
     }
 }
 
+/// The mainnet fixture folders under `root`, in block order (none if
+/// `root` does not exist).
+fn mainnet_dirs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !root.is_dir() {
+        return Ok(Vec::new());
+    }
+    if find_json(root, "block").is_some() {
+        return Ok(vec![root.to_path_buf()]);
+    }
+    let entries =
+        std::fs::read_dir(root).with_context(|| format!("{}: cannot list", root.display()))?;
+    let mut dirs: Vec<(u64, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| find_json(p, "block").is_some())
+        .map(|p| {
+            let number = p
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u64::MAX);
+            (number, p)
+        })
+        .collect();
+    dirs.sort();
+    Ok(dirs.into_iter().map(|(_, p)| p).collect())
+}
+
+fn fixtures_root(args: &Args) -> PathBuf {
+    args.fixtures
+        .clone()
+        .unwrap_or_else(|| parevm::fixtures::default_fixtures_dir().join("mainnet"))
+}
+
 fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
+    let mut mainnet = args.workload.is_none() && args.preset.is_none();
     let pairs: Vec<(WorkloadKind, Preset)> = match (&args.workload, &args.preset) {
         (None, None) => suite(),
         (workloads, presets) => {
             let kinds: Option<Vec<WorkloadKind>> = match workloads.as_deref() {
                 None => None,
                 Some("all") => Some(WorkloadKind::ALL.to_vec()),
-                Some(list) => Some(parse_list(list)?),
+                Some(list) => {
+                    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+                    mainnet = names.contains(&"mainnet");
+                    let synthetic: Vec<&str> =
+                        names.into_iter().filter(|n| *n != "mainnet").collect();
+                    if synthetic.is_empty() {
+                        Some(Vec::new())
+                    } else {
+                        Some(parse_list(&synthetic.join(","))?)
+                    }
+                }
             };
             let presets: Vec<Preset> = match presets {
                 None => vec![Preset::Independent],
@@ -238,22 +309,11 @@ fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
             pairs
         }
     };
-    let gas = args
-        .gas
-        .as_deref()
-        .map(parse_gas)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
-    let chain_len = args
-        .chain_len
-        .as_deref()
-        .map(parse_chain_len)
-        .transpose()
-        .map_err(anyhow::Error::msg)?;
+    let (gas, chain_len) = (args.gas, args.chain_len);
     if let Some(r) = args.hot_ratio {
         anyhow::ensure!((0.0..=1.0).contains(&r), "--hot-ratio {r} is outside 0..=1");
     }
-    Ok(pairs
+    let mut plans: Vec<Plan> = pairs
         .into_iter()
         .map(|(kind, preset)| {
             let size = match (args.txs, gas) {
@@ -270,20 +330,56 @@ fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
             if let Some(l) = chain_len {
                 spec = spec.with_chain_len(l);
             }
-            Plan { spec, preset }
+            Plan::Synthetic { spec, preset }
         })
-        .collect())
+        .collect();
+    if mainnet {
+        let root = fixtures_root(args);
+        let dirs = mainnet_dirs(&root)?;
+        if dirs.is_empty() {
+            eprintln!(
+                "note: no mainnet fixtures at {} (set PAREVM_FIXTURES or --fixtures); mainnet rows skipped",
+                root.display()
+            );
+        }
+        plans.extend(dirs.into_iter().map(Plan::Mainnet));
+    }
+    Ok(plans)
 }
 
 fn build(plan: &Plan) -> anyhow::Result<Case> {
-    let workload = plan.spec.build()?;
-    Ok(Case {
-        workload: plan.spec.kind.name().to_owned(),
-        preset: plan.preset.name().to_owned(),
-        block: None,
-        storage: workload.storage,
-        input: workload.input,
-    })
+    match plan {
+        Plan::Synthetic { spec, preset } => {
+            let workload = spec.build()?;
+            Ok(Case {
+                workload: spec.kind.name().to_owned(),
+                preset: preset.name().to_owned(),
+                block: None,
+                storage: workload.storage,
+                input: workload.input,
+            })
+        }
+        Plan::Mainnet(dir) => {
+            let fixture = read_mainnet_fixture(dir)?;
+            let input = fixture.block.block_input();
+            Ok(Case {
+                workload: "mainnet".to_owned(),
+                preset: format!("{:?}", fixture.block.spec).to_lowercase(),
+                block: Some(fixture.block.header.number),
+                storage: fixture.storage,
+                input,
+            })
+        }
+    }
+}
+
+impl Plan {
+    fn describe(&self) -> String {
+        match self {
+            Self::Synthetic { spec, preset } => format!("{} {preset}", spec.kind),
+            Self::Mainnet(dir) => format!("mainnet {}", dir.display()),
+        }
+    }
 }
 
 /// Min, median and max of a sample.
@@ -298,10 +394,14 @@ fn measure(
     case: &Case,
     threads: usize,
     reps: usize,
+    auto: bool,
     progress: &ProgressBar,
 ) -> anyhow::Result<Row> {
     let seq_cfg = Config::sequential();
-    let par_cfg = Config::parallel(threads);
+    let par_cfg = Config {
+        mode: if auto { Mode::Auto } else { Mode::Parallel },
+        ..Config::parallel(threads)
+    };
     let run = |cfg: &Config| -> anyhow::Result<(BlockResult, f64)> {
         let (result, ms) = timed(|| execute_block(&case.storage, &case.input, cfg));
         progress.inc(1);
@@ -503,18 +603,45 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if !args.json {
         println!(
-            "parevm bench: {reps} reps per path after a warm-up, threads {threads:?}, available parallelism {}",
+            "parevm bench: {reps} reps per path after a warm-up, threads {threads:?} ({} mode), available parallelism {}",
+            match args.mode {
+                ParallelMode::Parallel => "parallel",
+                ParallelMode::Auto => "auto",
+            },
             default_threads()
         );
         println!("{}", header());
     }
     let mut rows = Vec::new();
+    let mut skipped = Vec::new();
     for plan in &plans {
-        progress.set_message(format!("building {} {}", plan.spec.kind, plan.preset));
-        let case = build(plan)?;
-        progress.set_message(format!("{} {}", case.workload, case.preset));
+        progress.set_message(format!("loading {}", plan.describe()));
+        let case = match (build(plan), plan) {
+            (Ok(case), _) => case,
+            // A broken fixture is reported and skipped, not fatal to the suite.
+            (Err(error), Plan::Mainnet(_)) => {
+                progress.suspend(|| eprintln!("skipped {}: {error:#}", plan.describe()));
+                progress.inc(runs_per_case);
+                skipped.push(plan.describe());
+                continue;
+            }
+            (Err(error), Plan::Synthetic { .. }) => return Err(error),
+        };
+        let name = match case.block {
+            Some(block) => format!("{} {block}", case.workload),
+            None => format!("{} {}", case.workload, case.preset),
+        };
+        progress.set_message(name.clone());
         for &t in &threads {
-            let row = measure(&case, t, reps, &progress)?;
+            let row = match measure(&case, t, reps, args.mode == ParallelMode::Auto, &progress) {
+                Ok(row) => row,
+                Err(error) if case.block.is_some() => {
+                    progress.suspend(|| eprintln!("skipped {name}: {error:#}"));
+                    skipped.push(name.clone());
+                    break;
+                }
+                Err(error) => return Err(error.context(name)),
+            };
             progress.suspend(|| {
                 if args.json {
                     println!("{}", serde_json::to_string(&row).unwrap_or_default());
@@ -536,6 +663,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "summary": {
                     "cases": rows.len(),
                     "all_identical": all_identical,
+                    "skipped": skipped,
                     "available_parallelism": default_threads(),
                     "groups": groups,
                 }
@@ -549,6 +677,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                 "  {:<14} {:>2} threads: {:>5.2}x over {} case(s) (min {:.2}x, max {:.2}x)",
                 g.group, g.threads, g.geomean_speedup, g.cases, g.min_speedup, g.max_speedup
             );
+        }
+        if !skipped.is_empty() {
+            println!("skipped (could not be executed): {}", skipped.join(", "));
         }
         println!("all identical: {all_identical}");
     }
@@ -633,6 +764,32 @@ mod tests {
         assert_eq!(groups[2].threads, 1);
     }
 
+    #[test]
+    fn plots_are_written_with_the_bundled_font() {
+        let mut rows = vec![row("independent", 1, 0.9), row("independent", 2, 1.8)];
+        rows.push(Row {
+            workload: "mainnet".into(),
+            block: Some(19_934_116),
+            ..row("cancun", 2, 1.2)
+        });
+        let dir = std::env::temp_dir().join(format!("parevm-plot-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let svg = dir.join("speedup.svg");
+        crate::plot::write(&svg, &rows).expect("svg");
+        let text = std::fs::read_to_string(&svg).expect("read svg");
+        assert!(
+            text.contains("<svg")
+                && text.contains("mainnet 19934116")
+                && text.contains("2 threads")
+        );
+        let png = dir.join("speedup.png");
+        crate::plot::write(&png, &rows).expect("png");
+        let bytes = std::fs::read(&png).expect("read png");
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(crate::plot::write(&dir.join("speedup.jpg"), &rows).is_err());
+        std::fs::remove_dir_all(&dir).expect("clean up");
+    }
+
     fn args(workload: Option<&str>, preset: Option<&str>) -> Args {
         Args {
             workload: workload.map(str::to_owned),
@@ -647,6 +804,8 @@ mod tests {
             seed: 1,
             json: false,
             plot: None,
+            mode: ParallelMode::Parallel,
+            fixtures: Some(PathBuf::from("/nonexistent")),
         }
     }
 
@@ -655,9 +814,20 @@ mod tests {
         assert_eq!(plans(&args(None, None)).expect("suite").len(), 8);
         let one = plans(&args(Some("raw"), None)).expect("raw");
         assert_eq!(one.len(), 1);
+        match &one[0] {
+            Plan::Synthetic { spec, .. } => {
+                assert_eq!(*spec, WorkloadSpec::new(WorkloadKind::Raw, Size::Txs(10)))
+            }
+            Plan::Mainnet(_) => panic!("raw is synthetic"),
+        }
+        assert!(plans(&args(Some("mainnet"), None))
+            .expect("mainnet")
+            .is_empty());
         assert_eq!(
-            one[0].spec,
-            WorkloadSpec::new(WorkloadKind::Raw, Size::Txs(10))
+            plans(&args(Some("mainnet,erc20"), None))
+                .expect("both")
+                .len(),
+            1
         );
         assert_eq!(
             plans(&args(None, Some("independent")))

@@ -17,7 +17,7 @@
 //!
 //! Knobs ([`WorkloadSpec`]): block size in transactions or gas, number of
 //! accounts, the share of transactions that pay the hot account
-//! ([`HOT_ACCOUNT`]) or use the hot pool (pair 0 /
+//! ([`contracts::HOT_ACCOUNT`]) or use the hot pool (pair 0 /
 //! lending pool 0), and the length of dependency chains:
 //! - `raw`, `erc20`: in a chain, each transaction is sent by the recipient
 //!   of the previous one (it reads the balance the previous one wrote);
