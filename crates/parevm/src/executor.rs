@@ -7,9 +7,9 @@
 //! implement it with a mock transaction type to check the scheduler and
 //! mv-memory against a sequential baseline, and to inject panics.
 
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::mv_memory::MvMemory;
