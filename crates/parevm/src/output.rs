@@ -260,12 +260,19 @@ impl StateAccumulator {
     }
 
     /// The merged diff, ordered by address.
-    pub(crate) fn finish(mut self) -> StateDiff {
-        // Sort the keys, not the (large) changes.
-        let mut keys: Vec<Address> = self.accounts.keys().copied().collect();
-        keys.sort_unstable();
-        keys.into_iter()
-            .filter_map(|k| self.accounts.remove(&k).map(|c| (k, c)))
+    pub(crate) fn finish(self) -> StateDiff {
+        // Sort (address, index) pairs, not the large changes, then move each
+        // change once into the (bulk-built) map.
+        let mut changes: Vec<Option<AccountChange>> = Vec::with_capacity(self.accounts.len());
+        let mut order: Vec<(Address, usize)> = Vec::with_capacity(self.accounts.len());
+        for (address, change) in self.accounts {
+            order.push((address, changes.len()));
+            changes.push(Some(change));
+        }
+        order.sort_unstable_by_key(|(address, _)| *address);
+        order
+            .into_iter()
+            .filter_map(|(address, i)| changes[i].take().map(|c| (address, c)))
             .collect()
     }
 }
