@@ -874,7 +874,8 @@ impl FullState {
             KECCAK_EMPTY
         } else {
             let hash = keccak256(&code);
-            self.codes.insert(hash, Bytecode::new_raw(code));
+            self.codes
+                .insert(hash, crate::storage::bytecode_from_bytes(code));
             hash
         };
         let storage = storage.into_iter().filter(|(_, v)| !v.is_zero()).collect();

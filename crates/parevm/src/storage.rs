@@ -39,6 +39,13 @@ impl AccountBasic {
     }
 }
 
+/// Bytecode from raw bytes without panicking: bytes that start like an
+/// EIP-7702 delegation but are malformed (which EIP-3541 keeps off chain)
+/// are kept as plain legacy code instead of aborting the process.
+pub fn bytecode_from_bytes(code: Bytes) -> Bytecode {
+    Bytecode::new_raw_checked(code.clone()).unwrap_or_else(|_| Bytecode::new_legacy(code))
+}
+
 /// Read access to the state before the block.
 pub trait Storage: Send + Sync {
     /// The account at `address`, or `None` if it does not exist.
@@ -108,7 +115,7 @@ impl InMemoryStorage {
             KECCAK_EMPTY
         } else {
             let hash = keccak256(&code);
-            self.codes.insert(hash, Bytecode::new_raw(code));
+            self.codes.insert(hash, bytecode_from_bytes(code));
             hash
         };
         self.accounts.insert(
@@ -296,6 +303,29 @@ mod tests {
                 .original_bytes()
                 .as_ref(),
             &[0x60, 0x00]
+        );
+    }
+
+    #[test]
+    fn malformed_delegation_code_does_not_panic() {
+        let mut s = InMemoryStorage::new();
+        s.insert_contract(
+            Address::with_last_byte(9),
+            U256::ZERO,
+            0,
+            Bytes::from_static(&[0xef, 0x01, 0x00]),
+        );
+        let a = s
+            .account(&Address::with_last_byte(9))
+            .expect("ok")
+            .expect("exists");
+        assert_eq!(a.code_hash, keccak256([0xef, 0x01, 0x00]));
+        assert_eq!(
+            s.code_by_hash(&a.code_hash)
+                .expect("ok")
+                .original_bytes()
+                .as_ref(),
+            &[0xef, 0x01, 0x00]
         );
     }
 
