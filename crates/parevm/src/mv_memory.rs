@@ -122,7 +122,9 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
             let mut shard = self.shard(&key).write().unwrap_or_else(|p| p.into_inner());
             // Most locations have a single writer: start at capacity one
             // (the default first growth is four ~100-byte entries).
-            let versions = shard.entry(key.clone()).or_insert_with(|| Vec::with_capacity(1));
+            let versions = shard
+                .entry(key.clone())
+                .or_insert_with(|| Vec::with_capacity(1));
             match versions.binary_search_by_key(&version.tx, |(writer, _)| *writer) {
                 Ok(at) => versions[at].1 = entry,
                 Err(at) => versions.insert(at, (version.tx, entry)),
