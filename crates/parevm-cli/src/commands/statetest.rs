@@ -53,7 +53,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => default_threads(),
     };
     let config = Config::parallel(threads);
-    let files = collect_files(&args.paths)?;
+    let files = parevm::fixtures::collect_json_files(&args.paths)?;
     let bar = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {
@@ -223,41 +223,4 @@ fn short_name(path: &Path) -> String {
     path.file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
-}
-
-/// Every `.json` / `.json.gz` file under the given paths (a file argument is
-/// taken as is), sorted within each directory.
-fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
-    fn is_json(path: &Path) -> bool {
-        path.file_name()
-            .and_then(|n| n.to_str())
-            .is_some_and(|n| n.ends_with(".json") || n.ends_with(".json.gz"))
-    }
-    fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
-        let mut entries = std::fs::read_dir(dir)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-        entries.sort();
-        for entry in entries {
-            if entry.is_dir() {
-                walk(&entry, out)?;
-            } else if is_json(&entry) {
-                out.push(entry);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    for path in paths {
-        if path.is_dir() {
-            walk(path, &mut out)?;
-        } else if path.is_file() {
-            out.push(path.clone());
-        } else {
-            anyhow::bail!("{}: no such file or directory", path.display());
-        }
-    }
-    Ok(out)
 }
