@@ -675,7 +675,10 @@ impl<'a, S: Storage> SystemCaller<'a, S> {
         }
     }
 
-    fn record(&mut self, changes: &StateDiff) {
+    fn record<'c, C: ?Sized>(&mut self, changes: &'c C)
+    where
+        &'c C: IntoIterator<Item = (&'c Address, &'c AccountChange)>,
+    {
         self.db.commit(changes);
         merge_into(&mut self.diff, changes);
     }
@@ -798,6 +801,18 @@ impl<S: Storage> LayeredStorage<S> {
 }
 
 impl<S: Storage> Storage for LayeredStorage<S> {
+    /// A slot the overlay sets to non-zero counts; otherwise the base's
+    /// storage counts unless the overlay cleared or deleted the account.
+    /// (An overlay that zeroes every base slot one by one is not seen.)
+    fn has_storage(&self, address: &Address) -> Result<bool, StorageError> {
+        match self.overlay.get(address) {
+            Some(change) if change.info.is_none() => Ok(false),
+            Some(change) if change.storage.values().any(|v| !v.is_zero()) => Ok(true),
+            Some(change) if change.storage_cleared => Ok(false),
+            _ => self.base.has_storage(address),
+        }
+    }
+
     fn account(&self, address: &Address) -> Result<Option<AccountBasic>, StorageError> {
         match self.overlay.get(address) {
             Some(change) => Ok(change.info.as_ref().map(|i| AccountBasic {
@@ -1002,6 +1017,13 @@ fn storage_root<'a>(slots: impl Iterator<Item = (&'a U256, &'a U256)>) -> B256 {
 }
 
 impl Storage for FullState {
+    fn has_storage(&self, address: &Address) -> Result<bool, StorageError> {
+        Ok(self
+            .accounts
+            .get(address)
+            .is_some_and(|a| a.storage.values().any(|v| !v.is_zero())))
+    }
+
     fn account(&self, address: &Address) -> Result<Option<AccountBasic>, StorageError> {
         Ok(self.accounts.get(address).map(|a| AccountBasic {
             balance: a.balance,

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::mv_memory::MvMemory;
@@ -49,6 +50,12 @@ pub(crate) trait VmTask: Sync {
 
     /// Builds the per-thread scratch state.
     fn worker<'a>(&'a self, mv: &'a MvMemory<Self::Key, Self::Value>) -> Self::Worker<'a>;
+
+    /// A key that nearly every transaction writes, if there is one; mv-memory
+    /// stores it densely (one slot per transaction, no shared lock).
+    fn dense_key(&self) -> Option<Self::Key> {
+        None
+    }
 
     /// Executes one incarnation, reading through `mv`.
     fn execute(&self, worker: &mut Self::Worker<'_>, version: Version) -> ExecOutcome<Self>;
@@ -95,7 +102,68 @@ struct Record<T: VmTask> {
     output: T::Output,
 }
 
+/// When a run may give up on parallelism: once at least `min_executions`
+/// executions happened and more than one in `1 / max_waste` of them was
+/// wasted (aborted by validation, or stopped on an ESTIMATE), the block is
+/// too serial for Block-STM to win, and the caller finishes it sequentially
+/// from the longest prefix that is already final.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct GiveUp {
+    pub(crate) min_executions: usize,
+    pub(crate) max_waste: f64,
+}
+
+/// Execution and waste counts, shared by the workers of one block. Workers
+/// count locally and publish in batches, so an independent block does not
+/// pay for a contended counter per transaction.
+struct Waste {
+    policy: Option<GiveUp>,
+    executions: AtomicUsize,
+    wasted: AtomicUsize,
+    gave_up: AtomicBool,
+}
+
+/// One worker's unpublished counts.
+#[derive(Default)]
+struct LocalWaste {
+    executions: usize,
+    wasted: usize,
+}
+
+impl Waste {
+    /// Publishes `local` and decides; true when the run should stop.
+    fn publish(&self, local: &mut LocalWaste) -> bool {
+        let Some(policy) = self.policy else {
+            return false;
+        };
+        let executions = self
+            .executions
+            .fetch_add(local.executions, Ordering::Relaxed)
+            + local.executions;
+        let wasted = self.wasted.fetch_add(local.wasted, Ordering::Relaxed) + local.wasted;
+        *local = LocalWaste::default();
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        let too_wasteful = executions >= policy.min_executions
+            && wasted as f64 > executions as f64 * policy.max_waste;
+        if too_wasteful {
+            self.gave_up.store(true, Ordering::SeqCst);
+        }
+        too_wasteful
+    }
+}
+
+/// What a block run produced.
+pub(crate) struct BlockRun<O> {
+    /// The last output of each transaction of the final prefix: the whole
+    /// block, unless the run gave up (see [`GiveUp`]).
+    pub(crate) outputs: Vec<O>,
+    /// The incarnation each transaction reached (its re-executions).
+    pub(crate) incarnations: Vec<usize>,
+}
+
 /// Runs a whole block; returns each transaction's last output in order.
+/// With a [`GiveUp`] policy the run may stop early and return only the
+/// prefix of transactions whose outputs are final.
 ///
 /// # Errors
 /// A message when a worker panicked (the panic payload, if it is a string)
@@ -105,19 +173,26 @@ pub(crate) fn run_block<T: VmTask>(
     block_size: usize,
     threads: usize,
     predecessors: Vec<Option<TxIdx>>,
-) -> Result<(Vec<T::Output>, Vec<usize>), String> {
+    give_up: Option<GiveUp>,
+) -> Result<BlockRun<T::Output>, String> {
     let scheduler = Scheduler::new(block_size, predecessors);
-    let mv = MvMemory::new(block_size);
+    let mv = MvMemory::with_dense_key(block_size, task.dense_key());
     let records: Vec<Mutex<Option<Record<T>>>> =
         (0..block_size).map(|_| Mutex::new(None)).collect();
     let failure: Mutex<Option<String>> = Mutex::new(None);
+    let waste = Waste {
+        policy: give_up,
+        executions: AtomicUsize::new(0),
+        wasted: AtomicUsize::new(0),
+        gave_up: AtomicBool::new(false),
+    };
     let threads = threads.clamp(1, block_size.max(1));
 
     worker_pool(threads)?.scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|_| {
                 let result = catch_unwind(AssertUnwindSafe(|| {
-                    worker_loop(task, &scheduler, &mv, &records);
+                    worker_loop(task, &scheduler, &mv, &records, &waste);
                 }));
                 if let Err(payload) = result {
                     let message = payload
@@ -135,43 +210,77 @@ pub(crate) fn run_block<T: VmTask>(
         }
     });
 
+    if let Some(message) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        std::thread::spawn(move || drop(mv));
+        return Err(message);
+    }
+    let final_prefix = if waste.gave_up.load(Ordering::SeqCst) {
+        // The workers are gone, so mv-memory is still. Walking up from the
+        // bottom, a transaction whose last execution finished and whose
+        // reads still hold against the (final) writes below it is final.
+        (0..block_size)
+            .find(|&tx| {
+                !scheduler.is_executed(tx)
+                    || !records[tx]
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .is_some_and(|record| task.validate(&mv, tx, &record.reads))
+            })
+            .unwrap_or(block_size)
+    } else {
+        block_size
+    };
     // Freeing every version of every location is pure overhead on the
     // block's critical path: hand it to a short-lived thread.
     std::thread::spawn(move || drop(mv));
-    if let Some(message) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(message);
-    }
     let incarnations = (0..block_size)
         .map(|tx| scheduler.incarnation(tx))
         .collect();
-    let mut outputs = Vec::with_capacity(block_size);
-    for (tx, record) in records.into_iter().enumerate() {
+    let mut outputs = Vec::with_capacity(final_prefix);
+    for (tx, record) in records.into_iter().enumerate().take(final_prefix) {
         match record.into_inner().unwrap_or_else(|p| p.into_inner()) {
             Some(record) => outputs.push(record.output),
             None => return Err(format!("transaction {tx} finished without an output")),
         }
     }
-    Ok((outputs, incarnations))
+    Ok(BlockRun {
+        outputs,
+        incarnations,
+    })
 }
+
+/// Executions a worker counts before publishing them.
+const PUBLISH_EVERY: usize = 32;
 
 fn worker_loop<T: VmTask>(
     task: &T,
     scheduler: &Scheduler,
     mv: &MvMemory<T::Key, T::Value>,
     records: &[Mutex<Option<Record<T>>>],
+    waste: &Waste,
 ) {
     let mut worker = task.worker(mv);
     let mut next: Option<Task> = None;
     let mut idle_rounds = 0u32;
+    let mut local = LocalWaste::default();
     loop {
         if scheduler.halted() {
             return;
         }
         next = match next {
-            Some(Task::Execute(version)) => {
-                try_execute(task, &mut worker, scheduler, mv, records, version)
+            Some(Task::Execute(version)) => try_execute(
+                task,
+                &mut worker,
+                scheduler,
+                mv,
+                records,
+                version,
+                &mut local,
+            ),
+            Some(Task::Validate(version)) => {
+                try_validate(task, scheduler, mv, records, version, &mut local)
             }
-            Some(Task::Validate(version)) => try_validate(task, scheduler, mv, records, version),
             None => {
                 if scheduler.done() {
                     return;
@@ -193,6 +302,12 @@ fn worker_loop<T: VmTask>(
                 t
             }
         };
+        if (local.wasted > 0 || local.executions >= PUBLISH_EVERY) && waste.publish(&mut local) {
+            // Too many aborts: stop handing out work. Tasks already taken
+            // by other workers finish; the caller takes over from there.
+            scheduler.halt();
+            return;
+        }
     }
 }
 
@@ -203,13 +318,16 @@ fn try_execute<T: VmTask>(
     mv: &MvMemory<T::Key, T::Value>,
     records: &[Mutex<Option<Record<T>>>],
     version: Version,
+    local: &mut LocalWaste,
 ) -> Option<Task> {
     if scheduler.wait_for_predecessor(version) {
         return None;
     }
     loop {
+        local.executions += 1;
         match task.execute(worker, version) {
             ExecOutcome::Blocked(blocking) => {
+                local.wasted += 1;
                 if scheduler.add_dependency(version.tx, blocking) {
                     return None;
                 }
@@ -236,6 +354,7 @@ fn try_validate<T: VmTask>(
     mv: &MvMemory<T::Key, T::Value>,
     records: &[Mutex<Option<Record<T>>>],
     version: Version,
+    local: &mut LocalWaste,
 ) -> Option<Task> {
     let valid = {
         let record = records[version.tx]
@@ -248,6 +367,7 @@ fn try_validate<T: VmTask>(
     };
     let aborted = !valid && scheduler.try_validation_abort(version);
     if aborted {
+        local.wasted += 1;
         mv.convert_writes_to_estimates(version.tx);
     }
     scheduler.finish_validation(version.tx, aborted)

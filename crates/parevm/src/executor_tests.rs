@@ -170,13 +170,39 @@ fn block_strategy() -> impl Strategy<Value = (MockBlock, Vec<Option<TxIdx>>)> {
     })
 }
 
+/// `run_block` without a give-up policy, as (outputs, incarnations).
+fn run_all(
+    block: &MockBlock,
+    threads: usize,
+    predecessors: Vec<Option<TxIdx>>,
+) -> Result<(Vec<MockOutput>, Vec<usize>), String> {
+    run_block(block, block.txs.len(), threads, predecessors, None)
+        .map(|run| (run.outputs, run.incarnations))
+}
+
+/// A policy that gives up at the first sign of waste.
+const IMPATIENT: GiveUp = GiveUp {
+    min_executions: 1,
+    max_waste: 0.0,
+};
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// A run that gives up returns a prefix, and that prefix is exactly the
+    /// sequential outputs of those transactions.
+    #[test]
+    fn a_run_that_gives_up_returns_a_final_prefix((block, predecessors) in block_strategy(), threads in 1usize..=16) {
+        let (expected, _) = sequential(&block);
+        let run = run_block(&block, block.txs.len(), threads, predecessors, Some(IMPATIENT)).expect("no panic");
+        prop_assert!(run.outputs.len() <= expected.len());
+        prop_assert_eq!(&run.outputs[..], &expected[..run.outputs.len()]);
+    }
 
     #[test]
     fn parallel_matches_sequential_baseline((block, predecessors) in block_strategy(), threads in 1usize..=16) {
         let (expected, _) = sequential(&block);
-        let (outputs, incarnations) = run_block(&block, block.txs.len(), threads, predecessors).expect("no panic");
+        let (outputs, incarnations) = run_all(&block, threads, predecessors).expect("no panic");
         prop_assert_eq!(outputs, expected);
         prop_assert_eq!(incarnations.len(), block.txs.len());
     }
@@ -201,8 +227,7 @@ fn many_runs_of_a_hot_block_are_deterministic() {
     let (expected, _) = sequential(&block);
     for threads in 1..=16 {
         for _ in 0..5 {
-            let (outputs, _) =
-                run_block(&block, block.txs.len(), threads, vec![]).expect("no panic");
+            let (outputs, _) = run_all(&block, threads, vec![]).expect("no panic");
             assert_eq!(outputs, expected, "threads {threads}");
         }
     }
@@ -219,7 +244,7 @@ fn a_panicking_transaction_is_an_error_not_a_hang() {
             .collect();
         txs[37].panic_on_incarnation = Some(0);
         let block = MockBlock { txs };
-        let error = run_block(&block, block.txs.len(), threads, vec![]).expect_err("must fail");
+        let error = run_all(&block, threads, vec![]).expect_err("must fail");
         assert!(
             error.contains("panicked") && error.contains("injected failure"),
             "{error}"
@@ -241,7 +266,7 @@ fn a_panic_on_re_execution_is_an_error() {
     for threads in [2, 4] {
         // Depending on timing the re-execution may not happen; when it does,
         // the result must be an error, never a hang or a wrong output.
-        match run_block(&block, block.txs.len(), threads, vec![]) {
+        match run_all(&block, threads, vec![]) {
             Ok((outputs, _)) => assert_eq!(outputs, sequential(&block).0),
             Err(error) => assert!(error.contains("injected failure"), "{error}"),
         }
@@ -249,8 +274,37 @@ fn a_panic_on_re_execution_is_an_error() {
 }
 
 #[test]
+fn a_serial_block_gives_up_and_its_prefix_is_final() {
+    // Every transaction reads and writes key 0: Block-STM wastes work once
+    // two workers overlap (a block long enough that they do).
+    let block = MockBlock {
+        txs: (0..5_000)
+            .map(|_| MockTx {
+                ops: vec![Op::Read(0), Op::Write(0)],
+                panic_on_incarnation: None,
+            })
+            .collect(),
+    };
+    let (expected, _) = sequential(&block);
+    let mut gave_up = 0;
+    for threads in [2, 4, 8] {
+        for _ in 0..5 {
+            let run = run_block(&block, block.txs.len(), threads, vec![], Some(IMPATIENT))
+                .expect("no panic");
+            assert_eq!(run.outputs[..], expected[..run.outputs.len()]);
+            if run.outputs.len() < expected.len() {
+                gave_up += 1;
+            }
+        }
+    }
+    // Timing decides each run, but 15 runs of a long serial block on
+    // several threads do not all escape an abort.
+    assert!(gave_up > 0, "no run gave up");
+}
+
+#[test]
 fn empty_block() {
     let block = MockBlock { txs: vec![] };
-    let (outputs, _) = run_block(&block, 0, 4, vec![]).expect("no panic");
+    let (outputs, _) = run_all(&block, 4, vec![]).expect("no panic");
     assert!(outputs.is_empty());
 }

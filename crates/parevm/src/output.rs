@@ -84,13 +84,102 @@ pub struct AccountChange {
 /// Changes per account, ordered by address.
 pub type StateDiff = BTreeMap<Address, AccountChange>;
 
+/// One transaction's changes, ordered by address.
+///
+/// A sorted vector rather than a [`StateDiff`]: a transaction touches a
+/// handful of accounts, and a B-tree node for them is a kilobyte-sized
+/// allocation per transaction that both execution paths would pay.
+/// Iterating a `&TxChanges` yields `(&Address, &AccountChange)` like a map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxChanges(Vec<(Address, AccountChange)>);
+
+impl TxChanges {
+    /// The change of `address`, if the transaction touched it.
+    pub fn get(&self, address: &Address) -> Option<&AccountChange> {
+        self.0
+            .binary_search_by(|(a, _)| a.cmp(address))
+            .ok()
+            .map(|i| &self.0[i].1)
+    }
+
+    /// Sets the change of `address`, replacing an earlier one.
+    pub fn insert(&mut self, address: Address, change: AccountChange) {
+        match self.0.binary_search_by(|(a, _)| a.cmp(&address)) {
+            Ok(i) => self.0[i].1 = change,
+            Err(i) => self.0.insert(i, (address, change)),
+        }
+    }
+
+    /// Removes and returns the change of `address`.
+    pub fn remove(&mut self, address: &Address) -> Option<AccountChange> {
+        let i = self.0.binary_search_by(|(a, _)| a.cmp(address)).ok()?;
+        Some(self.0.remove(i).1)
+    }
+
+    /// The touched accounts, in address order.
+    pub fn keys(&self) -> impl Iterator<Item = &Address> {
+        self.0.iter().map(|(a, _)| a)
+    }
+
+    /// Accounts and changes, in address order.
+    pub fn iter(&self) -> impl Iterator<Item = (&Address, &AccountChange)> {
+        self.0.iter().map(|(a, c)| (a, c))
+    }
+
+    /// Number of touched accounts.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// True when the transaction changed nothing.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The changes as an ordered map.
+    pub fn to_diff(&self) -> StateDiff {
+        self.iter().map(|(a, c)| (*a, c.clone())).collect()
+    }
+}
+
+impl FromIterator<(Address, AccountChange)> for TxChanges {
+    /// Collects changes; for an address given twice the later one wins.
+    fn from_iter<I: IntoIterator<Item = (Address, AccountChange)>>(iter: I) -> Self {
+        let mut changes: Vec<(Address, AccountChange)> = iter.into_iter().collect();
+        if !changes.is_sorted_by(|x, y| x.0 < y.0) {
+            changes.sort_by(|x, y| x.0.cmp(&y.0));
+            let mut deduped: Vec<(Address, AccountChange)> = Vec::with_capacity(changes.len());
+            for (address, change) in changes {
+                match deduped.last_mut() {
+                    Some(last) if last.0 == address => last.1 = change,
+                    _ => deduped.push((address, change)),
+                }
+            }
+            changes = deduped;
+        }
+        Self(changes)
+    }
+}
+
+impl<'a> IntoIterator for &'a TxChanges {
+    type Item = (&'a Address, &'a AccountChange);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Address, AccountChange)>,
+        fn(&'a (Address, AccountChange)) -> (&'a Address, &'a AccountChange),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(a, c)| (a, c))
+    }
+}
+
 /// The result of one transaction.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TxResult {
     /// Receipt fields.
     pub receipt: TxReceipt,
     /// Accounts this transaction touched, and how.
-    pub changes: StateDiff,
+    pub changes: TxChanges,
 }
 
 /// Which path executed a block.
@@ -109,6 +198,10 @@ pub struct ExecStats {
     pub executed_by: ExecutedBy,
     /// Total executions beyond the first of each transaction.
     pub reexecutions: usize,
+    /// Set when `auto` mode started in parallel, found the block too
+    /// conflicted for Block-STM to win, and ran the transactions from this
+    /// index on sequentially (the ones below it were already final).
+    pub sequential_from: Option<usize>,
 }
 
 /// The result of a block.
@@ -184,7 +277,11 @@ impl BlockResult {
     }
 }
 
-fn diff_states(a: &StateDiff, b: &StateDiff) -> Option<String> {
+fn diff_states<'a, M>(a: &'a M, b: &'a M) -> Option<String>
+where
+    M: ChangeLookup,
+    &'a M: IntoIterator<Item = (&'a Address, &'a AccountChange)>,
+{
     for (addr, ca) in a {
         match b.get(addr) {
             None => return Some(format!("{addr} only on the left: {ca:?}")),
@@ -192,9 +289,26 @@ fn diff_states(a: &StateDiff, b: &StateDiff) -> Option<String> {
             _ => {}
         }
     }
-    b.keys()
-        .find(|addr| !a.contains_key(*addr))
-        .map(|addr| format!("{addr} only on the right: {:?}", b[addr]))
+    b.into_iter()
+        .find(|(addr, _)| a.get(addr).is_none())
+        .map(|(addr, change)| format!("{addr} only on the right: {change:?}"))
+}
+
+/// Lookup shared by [`StateDiff`] and [`TxChanges`], for comparisons.
+trait ChangeLookup {
+    fn get(&self, address: &Address) -> Option<&AccountChange>;
+}
+
+impl ChangeLookup for StateDiff {
+    fn get(&self, address: &Address) -> Option<&AccountChange> {
+        BTreeMap::get(self, address)
+    }
+}
+
+impl ChangeLookup for TxChanges {
+    fn get(&self, address: &Address) -> Option<&AccountChange> {
+        TxChanges::get(self, address)
+    }
 }
 
 /// Applies a later change of an account on top of an earlier one.
@@ -220,7 +334,10 @@ fn merge_change(entry: &mut AccountChange, change: &AccountChange) {
 }
 
 /// Folds `changes` into an ordered diff (for callers that keep one).
-pub(crate) fn merge_into(acc: &mut StateDiff, changes: &StateDiff) {
+pub(crate) fn merge_into<'a>(
+    acc: &mut StateDiff,
+    changes: impl IntoIterator<Item = (&'a Address, &'a AccountChange)>,
+) {
     for (address, change) in changes {
         merge_change(acc.entry(*address).or_default(), change);
     }
@@ -237,7 +354,7 @@ pub(crate) struct StateAccumulator {
 
 impl StateAccumulator {
     /// Folds one transaction's changes in.
-    pub(crate) fn merge(&mut self, changes: &StateDiff) {
+    pub(crate) fn merge(&mut self, changes: &TxChanges) {
         for (addr, change) in changes {
             self.merge_one(*addr, change);
         }

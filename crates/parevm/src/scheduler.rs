@@ -316,6 +316,12 @@ impl Scheduler {
         None
     }
 
+    /// True when `tx`'s last incarnation finished executing and was not
+    /// aborted since.
+    pub(crate) fn is_executed(&self, tx: TxIdx) -> bool {
+        lock(&self.states[tx]).status == Status::Executed
+    }
+
     /// The incarnation `tx` is at (for reports: re-executions = incarnation).
     pub(crate) fn incarnation(&self, tx: TxIdx) -> Incarnation {
         lock(&self.states[tx]).incarnation

@@ -16,10 +16,14 @@ use revm::ExecuteEvm;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Result, StorageError};
-use crate::output::{BlockResult, ExecStats, ExecutedBy, StateAccumulator, StateDiff, TxResult};
+use crate::journal::{Eip7610Journal, StorageProbe};
+use crate::output::{
+    AccountChange, BlockResult, ExecStats, ExecutedBy, StateAccumulator, TxResult,
+};
 use crate::storage::Storage;
 use crate::tx_task::{changes_of, receipt_of, TxFailure};
 use crate::view::AccountValue;
+use revm::context_interface::JournalTr;
 
 /// Pre-block storage plus the changes of the transactions executed so far.
 pub(crate) struct OverlayDb<'a, S> {
@@ -27,6 +31,9 @@ pub(crate) struct OverlayDb<'a, S> {
     accounts: FxHashMap<Address, Option<AccountValue>>,
     slots: FxHashMap<(Address, U256), U256>,
     wiped: FxHashSet<Address>,
+    /// A storage failure met by the EIP-7610 probe, reported after the
+    /// transaction (the journal cannot return it).
+    deferred: Option<StorageError>,
 }
 
 impl<'a, S: Storage> OverlayDb<'a, S> {
@@ -36,11 +43,15 @@ impl<'a, S: Storage> OverlayDb<'a, S> {
             accounts: FxHashMap::default(),
             slots: FxHashMap::default(),
             wiped: FxHashSet::default(),
+            deferred: None,
         }
     }
 
     /// Applies one transaction's changes.
-    pub(crate) fn commit(&mut self, changes: &StateDiff) {
+    pub(crate) fn commit<'c>(
+        &mut self,
+        changes: impl IntoIterator<Item = (&'c Address, &'c AccountChange)>,
+    ) {
         for (address, change) in changes {
             if change.storage_cleared {
                 self.wiped.insert(*address);
@@ -65,6 +76,24 @@ impl<'a, S: Storage> OverlayDb<'a, S> {
             self.accounts.insert(*address, value);
             for (slot, value) in &change.storage {
                 self.slots.insert((*address, *slot), *value);
+            }
+        }
+    }
+}
+
+impl<S: Storage> StorageProbe for OverlayDb<'_, S> {
+    fn has_storage(&mut self, address: Address) -> bool {
+        // A wipe or deletion earlier in the block cleared the pre-block
+        // storage; storage written since belongs to an account created in
+        // the block, which has a nonce or code and is refused by revm.
+        if self.wiped.contains(&address) {
+            return false;
+        }
+        match self.storage.has_storage(&address) {
+            Ok(has) => has,
+            Err(e) => {
+                self.deferred.get_or_insert(e);
+                true
             }
         }
     }
@@ -120,25 +149,14 @@ pub(crate) fn execute<S: Storage>(
     block: BlockEnv,
     txs: &[TxEnv],
 ) -> Result<BlockResult> {
-    let mut evm = Context::mainnet()
-        .with_db(OverlayDb::new(storage))
-        .with_block(block)
-        .with_cfg(cfg)
-        .build_mainnet();
+    let mut evm = seq_evm(OverlayDb::new(storage), storage, block, cfg);
     let mut results = Vec::with_capacity(txs.len());
     let mut state = StateAccumulator::default();
     let mut cumulative = 0u64;
     for (index, tx) in txs.iter().enumerate() {
-        let outcome = evm
-            .transact(tx.clone())
-            .map_err(|e| TxFailure::from_evm(e, TxFailure::Storage).into_error(index))?;
-        let changes = changes_of(&outcome.state, spec);
-        evm.ctx.journaled_state.database.commit(&changes);
-        state.merge(&changes);
-        let mut receipt = receipt_of(outcome.result);
-        cumulative += receipt.gas_used;
-        receipt.cumulative_gas_used = cumulative;
-        results.push(TxResult { receipt, changes });
+        let result = step(&mut evm, tx, index, spec, &mut cumulative)?;
+        state.merge(&result.changes);
+        results.push(result);
     }
     Ok(BlockResult {
         txs: results,
@@ -146,6 +164,74 @@ pub(crate) fn execute<S: Storage>(
         stats: ExecStats {
             executed_by: ExecutedBy::Sequential,
             reexecutions: 0,
+            sequential_from: None,
         },
     })
+}
+
+/// Executes `txs[done.len()..]` one after another on top of the results
+/// `done` of the transactions before them, and appends their results.
+///
+/// # Errors
+/// The first transaction that is invalid or whose reads fail.
+pub(crate) fn continue_block<S: Storage>(
+    storage: &S,
+    spec: SpecId,
+    cfg: CfgEnv,
+    block: BlockEnv,
+    txs: &[TxEnv],
+    done: &mut Vec<TxResult>,
+) -> Result<()> {
+    let mut db = OverlayDb::new(storage);
+    for result in done.iter() {
+        db.commit(&result.changes);
+    }
+    let mut evm = seq_evm(db, storage, block, cfg);
+    let mut cumulative = done.last().map_or(0, |r| r.receipt.cumulative_gas_used);
+    for (index, tx) in txs.iter().enumerate().skip(done.len()) {
+        let result = step(&mut evm, tx, index, spec, &mut cumulative)?;
+        done.push(result);
+    }
+    Ok(())
+}
+
+/// One transaction of the sequential loop: execute, commit, build the result.
+fn step<S: Storage>(
+    evm: &mut SeqEvm<'_, S>,
+    tx: &TxEnv,
+    index: usize,
+    spec: SpecId,
+    cumulative: &mut u64,
+) -> Result<TxResult> {
+    let outcome = evm.transact(tx.clone());
+    if let Some(source) = evm.ctx.journaled_state.database().deferred.take() {
+        return Err(crate::ExecError::Storage { index, source });
+    }
+    let outcome =
+        outcome.map_err(|e| TxFailure::from_evm(e, TxFailure::Storage).into_error(index))?;
+    let changes = changes_of(&outcome.state, spec);
+    evm.ctx.journaled_state.database().commit(&changes);
+    let mut receipt = receipt_of(outcome.result);
+    *cumulative += receipt.gas_used;
+    receipt.cumulative_gas_used = *cumulative;
+    Ok(TxResult { receipt, changes })
+}
+
+/// The sequential path's EVM: revm's mainnet EVM with the EIP-7610 journal.
+type SeqEvm<'a, S> = revm::handler::MainnetEvm<
+    Context<BlockEnv, TxEnv, CfgEnv, OverlayDb<'a, S>, Eip7610Journal<OverlayDb<'a, S>>, ()>,
+>;
+
+fn seq_evm<'a, S: Storage>(
+    db: OverlayDb<'a, S>,
+    storage: &'a S,
+    block: BlockEnv,
+    cfg: CfgEnv,
+) -> SeqEvm<'a, S> {
+    Context::mainnet()
+        .with_db(OverlayDb::new(storage))
+        .with_block(block)
+        .with_cfg(cfg)
+        .with_new_journal(Eip7610Journal::new(db))
+        .build_mainnet()
 }

@@ -71,6 +71,15 @@ pub trait Storage: Send + Sync {
     /// # Errors
     /// Any failure of the backend.
     fn block_hash(&self, number: u64) -> Result<B256, StorageError>;
+
+    /// True when the account at `address` has any non-zero storage slot.
+    /// EIP-7610 forbids creating a contract over such an account even when
+    /// it has no code and a zero nonce; revm cannot ask its database this,
+    /// so parevm does.
+    ///
+    /// # Errors
+    /// Any failure of the backend.
+    fn has_storage(&self, address: &Address) -> Result<bool, StorageError>;
 }
 
 impl<S: Storage + ?Sized> Storage for &S {
@@ -85,6 +94,10 @@ impl<S: Storage + ?Sized> Storage for &S {
     }
     fn block_hash(&self, number: u64) -> Result<B256, StorageError> {
         (**self).block_hash(number)
+    }
+
+    fn has_storage(&self, address: &Address) -> Result<bool, StorageError> {
+        (**self).has_storage(address)
     }
 }
 
@@ -233,6 +246,13 @@ impl<'de> Deserialize<'de> for FlexU64 {
 impl Storage for InMemoryStorage {
     fn account(&self, address: &Address) -> Result<Option<AccountBasic>, StorageError> {
         Ok(self.accounts.get(address).cloned())
+    }
+
+    fn has_storage(&self, address: &Address) -> Result<bool, StorageError> {
+        Ok(self
+            .slots
+            .get(address)
+            .is_some_and(|slots| slots.values().any(|v| !v.is_zero())))
     }
 
     fn code_by_hash(&self, code_hash: &B256) -> Result<Bytecode, StorageError> {

@@ -13,9 +13,10 @@
 use std::marker::PhantomData;
 
 use alloy_primitives::{Address, U256};
-use revm::context::{BlockEnv, CfgEnv, Context, Journal, TxEnv};
+use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, HaltReason};
 use revm::context_interface::ContextSetters;
+use revm::context_interface::JournalTr;
 use revm::handler::{
     post_execution, EvmTr, FrameResult, Handler, MainBuilder, MainContext, MainnetEvm,
 };
@@ -25,14 +26,22 @@ use revm::ExecuteEvm;
 
 use crate::error::{ExecError, StorageError};
 use crate::executor::{ExecOutcome, VmTask};
-use crate::output::{account_change, StateDiff, TxOutcome, TxReceipt};
+use crate::journal::Eip7610Journal;
+use crate::output::{account_change, TxChanges, TxOutcome, TxReceipt};
 use crate::storage::Storage;
 use crate::types::{Location, TxIdx, Version};
 use crate::view::{AccountValue, EvmMemory, EvmValue, ReadSet, VersionedView, ViewError};
 
 /// The EVM type a worker reuses.
 pub(crate) type ParEvm<'a, S> = MainnetEvm<
-    Context<BlockEnv, TxEnv, CfgEnv, VersionedView<'a, S>, Journal<VersionedView<'a, S>>, ()>,
+    Context<
+        BlockEnv,
+        TxEnv,
+        CfgEnv,
+        VersionedView<'a, S>,
+        Eip7610Journal<VersionedView<'a, S>>,
+        (),
+    >,
 >;
 
 /// Mainnet handler that defers the beneficiary credit (see module docs).
@@ -48,7 +57,7 @@ impl<'a, S: Storage> Handler for LazyBeneficiaryHandler<ParEvm<'a, S>> {
         evm: &mut Self::Evm,
         exec_result: &mut FrameResult,
     ) -> Result<(), Self::Error> {
-        evm.ctx().journaled_state.database.in_reward = true;
+        evm.ctx().journaled_state.database().in_reward = true;
         post_execution::reward_beneficiary(evm.ctx(), exec_result.gas()).map_err(From::from)
     }
 }
@@ -93,7 +102,7 @@ pub(crate) struct TxOutput {
     /// Receipt (its `cumulative_gas_used` is filled in at commit).
     pub(crate) receipt: TxReceipt,
     /// Changes, without the beneficiary when its credit was lazy.
-    pub(crate) changes: StateDiff,
+    pub(crate) changes: TxChanges,
     /// The lazy beneficiary credit, if any.
     pub(crate) beneficiary_delta: Option<U256>,
 }
@@ -124,7 +133,7 @@ pub(crate) fn receipt_of(result: ExecutionResult) -> TxReceipt {
 }
 
 /// Converts revm's per-transaction state into our diff.
-pub(crate) fn changes_of(state: &EvmState, spec: SpecId) -> StateDiff {
+pub(crate) fn changes_of(state: &EvmState, spec: SpecId) -> TxChanges {
     state
         .iter()
         .filter_map(|(address, account)| account_change(account, spec).map(|c| (*address, c)))
@@ -150,22 +159,32 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
     where
         Self: 'a;
 
+    fn dense_key(&self) -> Option<Location> {
+        // Every transaction pays the beneficiary (a lazy balance delta).
+        Some(Location::Account(self.block.beneficiary))
+    }
+
     fn worker<'a>(&'a self, mv: &'a EvmMemory) -> ParEvm<'a, S> {
-        let view = VersionedView::new(mv, self.storage, self.spec, self.block.beneficiary);
+        let view = || VersionedView::new(mv, self.storage, self.spec, self.block.beneficiary);
         Context::mainnet()
-            .with_db(view)
+            .with_db(view())
             .with_block(self.block.clone())
             .with_cfg(self.cfg.clone())
+            .with_new_journal(Eip7610Journal::new(view()))
             .build_mainnet()
     }
 
     fn execute(&self, evm: &mut ParEvm<'_, S>, version: Version) -> ExecOutcome<Self> {
-        evm.ctx.journaled_state.database.reset(version.tx);
+        evm.ctx.journaled_state.database().reset(version.tx);
         evm.ctx.set_tx(self.txs[version.tx].clone());
         let result = LazyBeneficiaryHandler(PhantomData).run(evm);
         let mut state = evm.finalize();
-        let view = &mut evm.ctx.journaled_state.database;
+        let view = evm.ctx.journaled_state.database();
         let reads = std::mem::take(&mut view.reads);
+        let result = match view.deferred.take() {
+            Some(error) => Err(EVMError::Database(error)),
+            None => result,
+        };
         let result = match result {
             Ok(result) => result,
             Err(EVMError::Database(ViewError::Blocked(blocking))) => {
@@ -217,7 +236,7 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
 /// The mv-memory writes of one incarnation.
 fn writes_of(
     state: &EvmState,
-    changes: &StateDiff,
+    changes: &TxChanges,
     reads: &ReadSet,
     beneficiary_delta: Option<U256>,
     beneficiary: Address,

@@ -26,6 +26,7 @@ use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
 
 use crate::error::StorageError;
+use crate::journal::StorageProbe;
 use crate::mv_memory::{Entry, MvMemory};
 use crate::output::AccountState;
 use crate::storage::Storage;
@@ -289,6 +290,8 @@ pub(crate) struct ReadSet {
     pub(crate) accounts: Vec<(Address, Option<AccountValue>, Origin)>,
     /// Slots read, with their origin.
     pub(crate) slots: Vec<(Address, U256, SlotOrigin)>,
+    /// Storage wipes looked up by the EIP-7610 probe, with their origin.
+    pub(crate) wipes: Vec<(Address, Origin)>,
 }
 
 impl ReadSet {
@@ -316,7 +319,10 @@ impl ReadSet {
         }) && self.slots.iter().all(|(address, slot, origin)| {
             same_origin(mv, &Location::StorageWipe(*address), tx, origin.wipe)
                 && same_origin(mv, &Location::Storage(*address, *slot), tx, origin.slot)
-        })
+        }) && self
+            .wipes
+            .iter()
+            .all(|(address, origin)| same_origin(mv, &Location::StorageWipe(*address), tx, *origin))
     }
 }
 
@@ -333,6 +339,9 @@ pub(crate) struct VersionedView<'a, S> {
     /// True when the beneficiary was first loaded for the fee credit: its
     /// balance was *not* read, and the credit becomes a delta.
     pub(crate) lazy_beneficiary: bool,
+    /// A failure met by the EIP-7610 probe, which cannot return it: the
+    /// incarnation ends with it instead of its EVM result.
+    pub(crate) deferred: Option<ViewError>,
 }
 
 impl<'a, S: Storage> VersionedView<'a, S> {
@@ -351,6 +360,7 @@ impl<'a, S: Storage> VersionedView<'a, S> {
             reads: ReadSet::default(),
             in_reward: false,
             lazy_beneficiary: false,
+            deferred: None,
         }
     }
 
@@ -360,6 +370,44 @@ impl<'a, S: Storage> VersionedView<'a, S> {
         self.reads = ReadSet::default();
         self.in_reward = false;
         self.lazy_beneficiary = false;
+        self.deferred = None;
+    }
+}
+
+impl<S: Storage> StorageProbe for VersionedView<'_, S> {
+    fn has_storage(&mut self, address: Address) -> bool {
+        // A wipe below this transaction cleared the pre-block storage (see
+        // `OverlayDb`'s probe for why later writes do not matter). The wipe
+        // lookup is a read like any other and is validated.
+        let wiped = match self
+            .mv
+            .latest_below(&Location::StorageWipe(address), self.tx)
+        {
+            Some((writer, Entry::Estimate)) => {
+                self.deferred.get_or_insert(ViewError::Blocked(writer));
+                return true;
+            }
+            Some((writer, Entry::Data(incarnation, _))) => {
+                self.reads
+                    .wipes
+                    .push((address, Origin::Version(writer, incarnation)));
+                true
+            }
+            None => {
+                self.reads.wipes.push((address, Origin::Storage));
+                false
+            }
+        };
+        if wiped {
+            return false;
+        }
+        match self.storage.has_storage(&address) {
+            Ok(has) => has,
+            Err(e) => {
+                self.deferred.get_or_insert(ViewError::Storage(e));
+                true
+            }
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! at several thread counts must equal the sequential path field by field.
 
 use parevm::gen::{random_block, GenParams};
-use parevm::{execute_block, Config};
+use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
+use parevm::{execute_block, Config, Mode};
 use proptest::prelude::*;
 
 const THREADS: [usize; 5] = [1, 2, 4, 8, 16];
@@ -10,8 +11,18 @@ const THREADS: [usize; 5] = [1, 2, 4, 8, 16];
 fn check_seed(seed: u64, params: &GenParams) -> Result<(), TestCaseError> {
     let (storage, input) = random_block(seed, params);
     let sequential = execute_block(&storage, &input, &Config::sequential());
-    for threads in THREADS {
-        let parallel = execute_block(&storage, &input, &Config::parallel(threads));
+    // Pure Block-STM at every thread count, and `auto` (which may stop
+    // Block-STM half-way and finish sequentially) at a few.
+    let configs = THREADS
+        .map(Config::parallel)
+        .into_iter()
+        .chain([2, 8].map(|threads| Config {
+            mode: Mode::Auto,
+            ..Config::parallel(threads)
+        }));
+    for config in configs {
+        let threads = config.threads;
+        let parallel = execute_block(&storage, &input, &config);
         match (&sequential, &parallel) {
             (Ok(s), Ok(p)) => {
                 if let Some(diff) = s.first_difference(p) {
@@ -65,4 +76,37 @@ fn generated_blocks_mostly_execute() {
         })
         .count();
     assert!(ok >= 30, "only {ok}/40 generated blocks executed");
+}
+
+/// `auto` on a block that is one dependency chain: Block-STM wastes work,
+/// gives up, and the sequential loop finishes from the final prefix. The
+/// result must still be the sequential one, and the switch must happen.
+#[test]
+fn auto_switches_to_sequential_on_a_chain_and_stays_exact() {
+    let workload = WorkloadSpec::preset(WorkloadKind::Erc20, Preset::Chained, Size::Txs(1_000))
+        .build()
+        .expect("workload");
+    let (storage, input) = (&workload.storage, &workload.input);
+    let sequential = execute_block(storage, input, &Config::sequential()).expect("sequential");
+    let mut switched = 0;
+    for threads in [2, 4, 8] {
+        for _ in 0..4 {
+            let config = Config {
+                mode: Mode::Auto,
+                ..Config::parallel(threads)
+            };
+            let auto = execute_block(storage, input, &config).expect("auto");
+            if let Some(diff) = sequential.first_difference(&auto) {
+                panic!("auto at {threads} threads: {diff}");
+            }
+            if let Some(at) = auto.stats.sequential_from {
+                assert!(at < input.txs.len());
+                switched += 1;
+            }
+        }
+    }
+    assert!(
+        switched > 0,
+        "auto never left Block-STM on a fully chained block"
+    );
 }

@@ -104,6 +104,9 @@ impl Storage for FailingStorage {
     fn block_hash(&self, number: u64) -> Result<B256, StorageError> {
         self.inner.block_hash(number)
     }
+    fn has_storage(&self, address: &Address) -> Result<bool, StorageError> {
+        self.inner.has_storage(address)
+    }
 }
 
 #[test]

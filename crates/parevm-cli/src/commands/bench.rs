@@ -17,7 +17,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use parevm::fixtures::find_json;
 use parevm::fixtures::mainnet::read_mainnet_fixture;
 use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
-use parevm::{execute_block, BlockInput, BlockResult, Config, InMemoryStorage, Mode};
+use parevm::{execute_block, BlockInput, BlockResult, Config, ExecutedBy, InMemoryStorage, Mode};
 use serde::Serialize;
 use serde_json::json;
 
@@ -70,9 +70,11 @@ pub(crate) struct Args {
     /// Also draw the speedups into this file (`.svg` or `.png`).
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// The parallel path's mode: `parallel` (always Block-STM) or `auto`
-    /// (the library's default, which may choose the sequential loop).
-    #[arg(long, value_enum, default_value_t = ParallelMode::Parallel)]
+    /// The parallel side's mode: `auto` (the library's default: Block-STM
+    /// unless the block is too small or too serial, and a switch to the
+    /// sequential loop when Block-STM keeps aborting) or `parallel` (always
+    /// Block-STM to the end, to measure the engine itself).
+    #[arg(long, value_enum, default_value_t = ParallelMode::Auto)]
     mode: ParallelMode,
     /// Mainnet fixture folders (a folder of block folders), for the suite and
     /// `--workload mainnet` [default: $PAREVM_FIXTURES/mainnet, else
@@ -119,6 +121,10 @@ pub(crate) struct Row {
     pub(crate) reexecutions_total: f64,
     /// Every parallel run produced exactly the sequential result.
     pub(crate) identical: bool,
+    /// What the parallel side ran in its last repetition: `parallel`,
+    /// `sequential` (auto chose it up front) or `parallel+sequential@N`
+    /// (auto switched to the sequential loop at transaction N).
+    pub(crate) path: String,
 }
 
 impl Row {
@@ -429,12 +435,18 @@ fn measure(
     check(&warm);
     drop(warm);
     let (mut seq_ms, mut par_ms, mut reexec) = (Vec::new(), Vec::new(), Vec::new());
+    let mut path = String::new();
     for _ in 0..reps {
         let (_, ms) = run(&seq_cfg)?;
         seq_ms.push(ms);
         let (par, ms) = run(&par_cfg)?;
         par_ms.push(ms);
         reexec.push(par.stats.reexecutions as f64);
+        path = match (par.stats.executed_by, par.stats.sequential_from) {
+            (ExecutedBy::Sequential, _) => "sequential".to_owned(),
+            (ExecutedBy::Parallel(_), None) => "parallel".to_owned(),
+            (ExecutedBy::Parallel(_), Some(at)) => format!("parallel+sequential@{at}"),
+        };
         check(&par);
     }
     let (seq_min, seq_med, seq_max) = stats(&seq_ms);
@@ -471,12 +483,13 @@ fn measure(
         },
         reexecutions_total,
         identical,
+        path,
     })
 }
 
 fn header() -> String {
     format!(
-        "{:<9} {:<13} {:>6} {:>7} {:>4}   {:<26}   {:<26}   {:>7} {:>7} {:>9}  identical",
+        "{:<9} {:<13} {:>6} {:>7} {:>4}   {:<26}   {:<26}   {:>7} {:>7} {:>9}  identical  path",
         "workload",
         "preset",
         "txs",
@@ -496,7 +509,7 @@ fn table_row(r: &Row) -> String {
         None => r.preset.clone(),
     };
     format!(
-        "{:<9} {:<13} {:>6} {:>7.1} {:>4}   {:>8.2} ({:>7.2}-{:>7.2})   {:>8.2} ({:>7.2}-{:>7.2})   {:>6.2}x {:>7.0} {:>9.3}  {}",
+        "{:<9} {:<13} {:>6} {:>7.1} {:>4}   {:>8.2} ({:>7.2}-{:>7.2})   {:>8.2} ({:>7.2}-{:>7.2})   {:>6.2}x {:>7.0} {:>9.3}  {:<9}  {}",
         r.workload,
         preset,
         r.txs,
@@ -511,7 +524,8 @@ fn table_row(r: &Row) -> String {
         r.speedup,
         r.mgas_per_s,
         r.reexecutions,
-        r.identical
+        r.identical,
+        r.path
     )
 }
 
@@ -741,6 +755,7 @@ mod tests {
             reexecutions: 0.0,
             reexecutions_total: 0.0,
             identical: true,
+            path: "parallel".into(),
         }
     }
 
