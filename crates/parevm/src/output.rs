@@ -147,7 +147,7 @@ impl FromIterator<(Address, AccountChange)> for TxChanges {
     fn from_iter<I: IntoIterator<Item = (Address, AccountChange)>>(iter: I) -> Self {
         let mut changes: Vec<(Address, AccountChange)> = iter.into_iter().collect();
         if !changes.is_sorted_by(|x, y| x.0 < y.0) {
-            changes.sort_by(|x, y| x.0.cmp(&y.0));
+            changes.sort_by_key(|x| x.0);
             let mut deduped: Vec<(Address, AccountChange)> = Vec::with_capacity(changes.len());
             for (address, change) in changes {
                 match deduped.last_mut() {
@@ -489,4 +489,44 @@ pub(crate) fn account_change(account: &Account, spec: SpecId) -> Option<AccountC
             .map(|(k, v)| (*k, v.present_value))
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(balance: u64) -> AccountChange {
+        AccountChange {
+            info: Some(AccountState {
+                balance: U256::from(balance),
+                nonce: 0,
+                code_hash: KECCAK_EMPTY,
+                code: None,
+            }),
+            ..AccountChange::default()
+        }
+    }
+
+    #[test]
+    fn tx_changes_are_sorted_deduplicated_and_searchable() {
+        let (a, b, c) = (
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+        );
+        let mut changes: TxChanges = [(c, change(3)), (a, change(1)), (c, change(4))]
+            .into_iter()
+            .collect();
+        assert_eq!(changes.keys().copied().collect::<Vec<_>>(), vec![a, c]);
+        assert_eq!(changes.get(&c), Some(&change(4)), "the later change wins");
+        changes.insert(b, change(2));
+        changes.insert(a, change(5));
+        let pairs: Vec<(Address, AccountChange)> =
+            changes.iter().map(|(x, y)| (*x, y.clone())).collect();
+        assert_eq!(pairs, vec![(a, change(5)), (b, change(2)), (c, change(4))]);
+        assert_eq!(changes.remove(&b), Some(change(2)));
+        assert_eq!(changes.get(&b), None);
+        assert_eq!(changes.len(), 2);
+        assert_eq!(changes.to_diff().len(), 2);
+    }
 }

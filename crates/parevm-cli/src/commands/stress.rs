@@ -43,7 +43,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let sequential = execute_block(&storage, &input, &Config::sequential());
         // Every other block runs in `auto` mode, which may leave Block-STM
         // half-way and finish sequentially.
-        let mode = if seed % 2 == 0 {
+        let mode = if seed.is_multiple_of(2) {
             Mode::Parallel
         } else {
             Mode::Auto
