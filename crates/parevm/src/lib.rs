@@ -33,6 +33,14 @@
 //! read exactly what a sequential run would have given it, so the outputs,
 //! committed in block order, are the sequential outputs.
 //!
+//! ## Choosing the path
+//! [`Mode::Auto`] runs small blocks and blocks that are mostly one sender's
+//! nonce chain sequentially. Otherwise it starts Block-STM, and gives up
+//! once more than a fifth of the executions were wasted on aborts: the
+//! workers stop, the longest prefix of transactions whose outputs are final
+//! is kept, and the sequential loop executes the rest on top of it
+//! ([`ExecStats::sequential_from`]).
+//!
 //! ## EVM specifics
 //! - **Locations** ([`types::Location`]): an account (balance, nonce, code),
 //!   a storage slot, or a "storage wiped" marker per account.
@@ -55,6 +63,7 @@
 //! - `view`: revm `Database` over mv-memory and storage.
 //! - `tx_task`: revm glue for one incarnation.
 //! - `sequential`: the reference sequential path.
+//! - `journal`: revm's journal plus the EIP-7610 storage-collision rule.
 //! - [`storage`], [`chain`], [`output`], [`error`], [`types`].
 
 pub mod block;
