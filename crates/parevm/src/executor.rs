@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::mv_memory::MvMemory;
@@ -120,7 +120,6 @@ struct Waste {
     policy: Option<GiveUp>,
     executions: AtomicUsize,
     wasted: AtomicUsize,
-    gave_up: AtomicBool,
 }
 
 /// One worker's unpublished counts.
@@ -132,6 +131,7 @@ struct LocalWaste {
 
 impl Waste {
     /// Publishes `local` and decides; true when the run should stop.
+    #[allow(clippy::cast_precision_loss)] // counts far below 2^52
     fn publish(&self, local: &mut LocalWaste) -> bool {
         let Some(policy) = self.policy else {
             return false;
@@ -142,13 +142,7 @@ impl Waste {
             + local.executions;
         let wasted = self.wasted.fetch_add(local.wasted, Ordering::Relaxed) + local.wasted;
         *local = LocalWaste::default();
-        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
-        let too_wasteful = executions >= policy.min_executions
-            && wasted as f64 > executions as f64 * policy.max_waste;
-        if too_wasteful {
-            self.gave_up.store(true, Ordering::SeqCst);
-        }
-        too_wasteful
+        executions >= policy.min_executions && wasted as f64 > executions as f64 * policy.max_waste
     }
 }
 
@@ -184,7 +178,6 @@ pub(crate) fn run_block<T: VmTask>(
         policy: give_up,
         executions: AtomicUsize::new(0),
         wasted: AtomicUsize::new(0),
-        gave_up: AtomicBool::new(false),
     };
     let threads = threads.clamp(1, block_size.max(1));
 
@@ -214,7 +207,8 @@ pub(crate) fn run_block<T: VmTask>(
         std::thread::spawn(move || drop(mv));
         return Err(message);
     }
-    let final_prefix = if waste.gave_up.load(Ordering::SeqCst) {
+    // Without a panic, only the give-up policy halts the scheduler.
+    let final_prefix = if scheduler.halted() {
         // The workers are gone, so mv-memory is still. Walking up from the
         // bottom, a transaction whose last execution finished and whose
         // reads still hold against the (final) writes below it is final.

@@ -10,17 +10,19 @@
 //! [`Eip7610Journal`] wraps revm's [`Journal`] and delegates every method to
 //! it, except that `create_account_checkpoint` first asks the database
 //! ([`StorageProbe`]) and reports a collision when the target has storage.
-//! Both execution paths use it, so they agree by construction.
+//! Both execution paths build their EVM with [`mainnet_evm`], so they agree
+//! by construction.
 
 use alloy_primitives::{Address, Log, B256, U256};
 use revm::bytecode::Bytecode;
-use revm::context::{Journal, JournalEntry};
+use revm::context::{BlockEnv, CfgEnv, Context, Journal, JournalEntry, TxEnv};
 use revm::context_interface::context::{SStoreResult, SelfDestructResult, StateLoad};
 use revm::context_interface::journaled_state::account::JournaledAccount;
 use revm::context_interface::journaled_state::{
     AccountInfoLoad, AccountLoad, JournalCheckpoint, JournalLoadError, JournalTr, TransferError,
 };
 use revm::database_interface::Database;
+use revm::handler::{MainBuilder, MainnetEvm};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{AddressMap, AddressSet, HashSet, StorageKey, StorageValue, KECCAK_EMPTY};
 use revm::state::{Account, EvmState};
@@ -33,6 +35,22 @@ pub(crate) trait StorageProbe {
     /// transaction; the probe then answers `true`, which only ends a
     /// create that the failure invalidates anyway.
     fn has_storage(&mut self, address: Address) -> bool;
+}
+
+/// revm's mainnet EVM over `DB`, with the EIP-7610 journal.
+pub(crate) type Eip7610Evm<DB> =
+    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, DB, Eip7610Journal<DB>, ()>>;
+
+/// Builds the EVM both execution paths run transactions on.
+pub(crate) fn mainnet_evm<DB: Database + StorageProbe>(
+    db: DB,
+    block: BlockEnv,
+    cfg: CfgEnv,
+) -> Eip7610Evm<DB> {
+    Context::<BlockEnv, TxEnv, CfgEnv, DB, Eip7610Journal<DB>, ()>::new(db, SpecId::default())
+        .with_block(block)
+        .with_cfg(cfg)
+        .build_mainnet()
 }
 
 /// revm's [`Journal`] plus the EIP-7610 storage check (see module docs).

@@ -115,10 +115,6 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
         }
     }
 
-    fn shard(&self, key: &K) -> &Shard<K, V> {
-        self.shard_of(self.hasher.hash_one(key))
-    }
-
     fn shard_of(&self, hash: u64) -> &Shard<K, V> {
         // The high bits of Fx hashes are the well-mixed ones.
         &self.shards[(hash >> 57) as usize % SHARDS]
@@ -265,18 +261,7 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         for key in last.iter() {
-            if let Some(slots) = self.dense_slots(key) {
-                if let Some(slot) = slots.get(tx) {
-                    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(Entry::Estimate);
-                }
-                continue;
-            }
-            let mut shard = self.shard(key).write().unwrap_or_else(|p| p.into_inner());
-            if let Some(versions) = shard.get_mut(key) {
-                if let Ok(at) = versions.binary_search_by_key(&tx, |(writer, _)| *writer) {
-                    versions[at].1 = Entry::Estimate;
-                }
-            }
+            self.set_entry(key, tx, Some(Entry::Estimate));
         }
     }
 }

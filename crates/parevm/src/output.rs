@@ -94,17 +94,19 @@ pub type StateDiff = BTreeMap<Address, AccountChange>;
 pub struct TxChanges(Vec<(Address, AccountChange)>);
 
 impl TxChanges {
+    /// Where `address` is (`Ok`) or would be inserted (`Err`).
+    fn position(&self, address: &Address) -> Result<usize, usize> {
+        self.0.binary_search_by(|(a, _)| a.cmp(address))
+    }
+
     /// The change of `address`, if the transaction touched it.
     pub fn get(&self, address: &Address) -> Option<&AccountChange> {
-        self.0
-            .binary_search_by(|(a, _)| a.cmp(address))
-            .ok()
-            .map(|i| &self.0[i].1)
+        self.position(address).ok().map(|i| &self.0[i].1)
     }
 
     /// Sets the change of `address`, replacing an earlier one.
     pub fn insert(&mut self, address: Address, change: AccountChange) {
-        match self.0.binary_search_by(|(a, _)| a.cmp(&address)) {
+        match self.position(&address) {
             Ok(i) => self.0[i].1 = change,
             Err(i) => self.0.insert(i, (address, change)),
         }
@@ -112,7 +114,7 @@ impl TxChanges {
 
     /// Removes and returns the change of `address`.
     pub fn remove(&mut self, address: &Address) -> Option<AccountChange> {
-        let i = self.0.binary_search_by(|(a, _)| a.cmp(address)).ok()?;
+        let i = self.position(address).ok()?;
         Some(self.0.remove(i).1)
     }
 
@@ -123,7 +125,7 @@ impl TxChanges {
 
     /// Accounts and changes, in address order.
     pub fn iter(&self) -> impl Iterator<Item = (&Address, &AccountChange)> {
-        self.0.iter().map(|(a, c)| (a, c))
+        self.into_iter()
     }
 
     /// Number of touched accounts.
@@ -266,7 +268,10 @@ impl BlockResult {
             if ra.output != rb.output {
                 let _ = write!(out, "output differs; ");
             }
-            if let Some(d) = diff_states(&a.changes, &b.changes) {
+            let changes = (a.changes != b.changes)
+                .then(|| diff_states(&a.changes.to_diff(), &b.changes.to_diff()))
+                .flatten();
+            if let Some(d) = changes {
                 let _ = write!(out, "changes: {d}");
             }
             if !out.is_empty() {
@@ -277,11 +282,7 @@ impl BlockResult {
     }
 }
 
-fn diff_states<'a, M>(a: &'a M, b: &'a M) -> Option<String>
-where
-    M: ChangeLookup,
-    &'a M: IntoIterator<Item = (&'a Address, &'a AccountChange)>,
-{
+fn diff_states(a: &StateDiff, b: &StateDiff) -> Option<String> {
     for (addr, ca) in a {
         match b.get(addr) {
             None => return Some(format!("{addr} only on the left: {ca:?}")),
@@ -289,26 +290,9 @@ where
             _ => {}
         }
     }
-    b.into_iter()
-        .find(|(addr, _)| a.get(addr).is_none())
+    b.iter()
+        .find(|(addr, _)| !a.contains_key(*addr))
         .map(|(addr, change)| format!("{addr} only on the right: {change:?}"))
-}
-
-/// Lookup shared by [`StateDiff`] and [`TxChanges`], for comparisons.
-trait ChangeLookup {
-    fn get(&self, address: &Address) -> Option<&AccountChange>;
-}
-
-impl ChangeLookup for StateDiff {
-    fn get(&self, address: &Address) -> Option<&AccountChange> {
-        BTreeMap::get(self, address)
-    }
-}
-
-impl ChangeLookup for TxChanges {
-    fn get(&self, address: &Address) -> Option<&AccountChange> {
-        TxChanges::get(self, address)
-    }
 }
 
 /// Applies a later change of an account on top of an earlier one.
@@ -353,13 +337,6 @@ pub(crate) struct StateAccumulator {
 }
 
 impl StateAccumulator {
-    /// Folds one transaction's changes in.
-    pub(crate) fn merge(&mut self, changes: &TxChanges) {
-        for (addr, change) in changes {
-            self.merge_one(*addr, change);
-        }
-    }
-
     fn merge_one(&mut self, addr: Address, change: &AccountChange) {
         merge_change(self.accounts.entry(addr).or_default(), change);
     }
@@ -394,6 +371,13 @@ impl StateAccumulator {
     }
 }
 
+/// Merges the changes of all transactions, in block order, on this thread.
+pub(crate) fn merge_sequential(txs: &[TxResult]) -> StateDiff {
+    let mut acc = StateAccumulator::default();
+    acc.merge_filtered(txs, |_| true);
+    acc.finish()
+}
+
 /// Merges the changes of all transactions on `threads` threads: each thread
 /// owns the accounts whose address hashes to it, so no two threads touch the
 /// same entry and each still sees that account's changes in block order.
@@ -402,9 +386,7 @@ impl StateAccumulator {
 /// A message if a merging thread panicked (a bug).
 pub(crate) fn merge_parallel(txs: &[TxResult], threads: usize) -> Result<StateDiff, String> {
     if threads <= 1 || txs.len() < 256 {
-        let mut acc = StateAccumulator::default();
-        acc.merge_filtered(txs, |_| true);
-        return Ok(acc.finish());
+        return Ok(merge_sequential(txs));
     }
     let part = |address: &Address| {
         let b = address.as_slice();

@@ -7,23 +7,21 @@
 
 use alloy_primitives::{Address, B256, U256};
 use revm::bytecode::Bytecode;
-use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::database_interface::Database;
-use revm::handler::{MainBuilder, MainContext};
 use revm::primitives::hardfork::SpecId;
 use revm::state::AccountInfo;
 use revm::ExecuteEvm;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Result, StorageError};
-use crate::journal::{Eip7610Journal, StorageProbe};
+use crate::journal::{mainnet_evm, Eip7610Evm, StorageProbe};
 use crate::output::{
-    AccountChange, BlockResult, ExecStats, ExecutedBy, StateAccumulator, TxResult,
+    merge_sequential, AccountChange, BlockResult, ExecStats, ExecutedBy, TxResult,
 };
 use crate::storage::Storage;
 use crate::tx_task::{changes_of, receipt_of, TxFailure};
 use crate::view::AccountValue;
-use revm::context_interface::JournalTr;
 
 /// Pre-block storage plus the changes of the transactions executed so far.
 pub(crate) struct OverlayDb<'a, S> {
@@ -149,18 +147,11 @@ pub(crate) fn execute<S: Storage>(
     block: BlockEnv,
     txs: &[TxEnv],
 ) -> Result<BlockResult> {
-    let mut evm = seq_evm(OverlayDb::new(storage), storage, block, cfg);
     let mut results = Vec::with_capacity(txs.len());
-    let mut state = StateAccumulator::default();
-    let mut cumulative = 0u64;
-    for (index, tx) in txs.iter().enumerate() {
-        let result = step(&mut evm, tx, index, spec, &mut cumulative)?;
-        state.merge(&result.changes);
-        results.push(result);
-    }
+    continue_block(storage, spec, cfg, block, txs, &mut results)?;
     Ok(BlockResult {
+        state: merge_sequential(&results),
         txs: results,
-        state: state.finish(),
         stats: ExecStats {
             executed_by: ExecutedBy::Sequential,
             reexecutions: 0,
@@ -186,7 +177,7 @@ pub(crate) fn continue_block<S: Storage>(
     for result in done.iter() {
         db.commit(&result.changes);
     }
-    let mut evm = seq_evm(db, storage, block, cfg);
+    let mut evm = mainnet_evm(db, block, cfg);
     let mut cumulative = done.last().map_or(0, |r| r.receipt.cumulative_gas_used);
     for (index, tx) in txs.iter().enumerate().skip(done.len()) {
         let result = step(&mut evm, tx, index, spec, &mut cumulative)?;
@@ -217,21 +208,5 @@ fn step<S: Storage>(
     Ok(TxResult { receipt, changes })
 }
 
-/// The sequential path's EVM: revm's mainnet EVM with the EIP-7610 journal.
-type SeqEvm<'a, S> = revm::handler::MainnetEvm<
-    Context<BlockEnv, TxEnv, CfgEnv, OverlayDb<'a, S>, Eip7610Journal<OverlayDb<'a, S>>, ()>,
->;
-
-fn seq_evm<'a, S: Storage>(
-    db: OverlayDb<'a, S>,
-    storage: &'a S,
-    block: BlockEnv,
-    cfg: CfgEnv,
-) -> SeqEvm<'a, S> {
-    Context::mainnet()
-        .with_db(OverlayDb::new(storage))
-        .with_block(block)
-        .with_cfg(cfg)
-        .with_new_journal(Eip7610Journal::new(db))
-        .build_mainnet()
-}
+/// The sequential path's EVM.
+type SeqEvm<'a, S> = Eip7610Evm<OverlayDb<'a, S>>;

@@ -13,36 +13,24 @@
 use std::marker::PhantomData;
 
 use alloy_primitives::{Address, U256};
-use revm::context::{BlockEnv, CfgEnv, Context, TxEnv};
+use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, HaltReason};
 use revm::context_interface::ContextSetters;
-use revm::context_interface::JournalTr;
-use revm::handler::{
-    post_execution, EvmTr, FrameResult, Handler, MainBuilder, MainContext, MainnetEvm,
-};
+use revm::handler::{post_execution, EvmTr, FrameResult, Handler};
 use revm::primitives::hardfork::SpecId;
 use revm::state::EvmState;
 use revm::ExecuteEvm;
 
 use crate::error::{ExecError, StorageError};
 use crate::executor::{ExecOutcome, VmTask};
-use crate::journal::Eip7610Journal;
+use crate::journal::{mainnet_evm, Eip7610Evm};
 use crate::output::{account_change, TxChanges, TxOutcome, TxReceipt};
 use crate::storage::Storage;
 use crate::types::{Location, TxIdx, Version};
 use crate::view::{AccountValue, EvmMemory, EvmValue, ReadSet, VersionedView, ViewError};
 
 /// The EVM type a worker reuses.
-pub(crate) type ParEvm<'a, S> = MainnetEvm<
-    Context<
-        BlockEnv,
-        TxEnv,
-        CfgEnv,
-        VersionedView<'a, S>,
-        Eip7610Journal<VersionedView<'a, S>>,
-        (),
-    >,
->;
+pub(crate) type ParEvm<'a, S> = Eip7610Evm<VersionedView<'a, S>>;
 
 /// Mainnet handler that defers the beneficiary credit (see module docs).
 struct LazyBeneficiaryHandler<E>(PhantomData<E>);
@@ -165,13 +153,8 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
     }
 
     fn worker<'a>(&'a self, mv: &'a EvmMemory) -> ParEvm<'a, S> {
-        let view = || VersionedView::new(mv, self.storage, self.spec, self.block.beneficiary);
-        Context::mainnet()
-            .with_db(view())
-            .with_block(self.block.clone())
-            .with_cfg(self.cfg.clone())
-            .with_new_journal(Eip7610Journal::new(view()))
-            .build_mainnet()
+        let view = VersionedView::new(mv, self.storage, self.spec, self.block.beneficiary);
+        mainnet_evm(view, self.block.clone(), self.cfg.clone())
     }
 
     fn execute(&self, evm: &mut ParEvm<'_, S>, version: Version) -> ExecOutcome<Self> {

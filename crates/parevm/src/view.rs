@@ -239,6 +239,22 @@ pub(crate) struct SlotOrigin {
     slot: Origin,
 }
 
+/// The newest storage wipe of `address` below `tx` (its writer), and where
+/// that answer came from.
+fn resolve_wipe(
+    mv: &EvmMemory,
+    address: Address,
+    tx: TxIdx,
+) -> Result<(Option<TxIdx>, Origin), ViewError> {
+    match mv.latest_below(&Location::StorageWipe(address), tx) {
+        Some((writer, Entry::Estimate)) => Err(ViewError::Blocked(writer)),
+        Some((writer, Entry::Data(incarnation, _))) => {
+            Ok((Some(writer), Origin::Version(writer, incarnation)))
+        }
+        None => Ok((None, Origin::Storage)),
+    }
+}
+
 /// The storage slot as transaction `tx` sees it.
 pub(crate) fn resolve_slot<S: Storage>(
     mv: &EvmMemory,
@@ -247,13 +263,7 @@ pub(crate) fn resolve_slot<S: Storage>(
     slot: U256,
     tx: TxIdx,
 ) -> Result<(U256, SlotOrigin), ViewError> {
-    let (wipe, wipe_origin) = match mv.latest_below(&Location::StorageWipe(address), tx) {
-        Some((writer, Entry::Estimate)) => return Err(ViewError::Blocked(writer)),
-        Some((writer, Entry::Data(incarnation, _))) => {
-            (Some(writer), Origin::Version(writer, incarnation))
-        }
-        None => (None, Origin::Storage),
-    };
+    let (wipe, wipe_origin) = resolve_wipe(mv, address, tx)?;
     let (value, slot_origin) = match mv.latest_below(&Location::Storage(address, slot), tx) {
         Some((writer, Entry::Estimate)) => return Err(ViewError::Blocked(writer)),
         // A transaction that wipes and then writes a slot: the write wins.
@@ -379,27 +389,17 @@ impl<S: Storage> StorageProbe for VersionedView<'_, S> {
         // A wipe below this transaction cleared the pre-block storage (see
         // `OverlayDb`'s probe for why later writes do not matter). The wipe
         // lookup is a read like any other and is validated.
-        let wiped = match self
-            .mv
-            .latest_below(&Location::StorageWipe(address), self.tx)
-        {
-            Some((writer, Entry::Estimate)) => {
-                self.deferred.get_or_insert(ViewError::Blocked(writer));
+        match resolve_wipe(self.mv, address, self.tx) {
+            Ok((wipe, origin)) => {
+                self.reads.wipes.push((address, origin));
+                if wipe.is_some() {
+                    return false;
+                }
+            }
+            Err(blocked) => {
+                self.deferred.get_or_insert(blocked);
                 return true;
             }
-            Some((writer, Entry::Data(incarnation, _))) => {
-                self.reads
-                    .wipes
-                    .push((address, Origin::Version(writer, incarnation)));
-                true
-            }
-            None => {
-                self.reads.wipes.push((address, Origin::Storage));
-                false
-            }
-        };
-        if wiped {
-            return false;
         }
         match self.storage.has_storage(&address) {
             Ok(has) => has,
