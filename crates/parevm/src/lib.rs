@@ -34,8 +34,10 @@
 //! committed in block order, are the sequential outputs.
 //!
 //! ## Choosing the path
-//! [`Mode::Auto`] runs small blocks and blocks that are mostly one sender's
-//! nonce chain sequentially. Otherwise it starts Block-STM, and gives up
+//! [`Mode::Auto`] runs small blocks sequentially, and blocks whose longest
+//! predicted dependency chain (a sender's nonces, or value passed from one
+//! sender to the next, read from the transactions alone) is most of the
+//! block. Otherwise it starts Block-STM, and gives up
 //! once more than a fifth of the executions were wasted on aborts: the
 //! workers stop, the longest prefix of transactions whose outputs are final
 //! is kept, and the sequential loop executes the rest on top of it
@@ -64,6 +66,7 @@
 //! - `tx_task`: revm glue for one incarnation.
 //! - `sequential`: the reference sequential path.
 //! - `journal`: revm's journal plus the EIP-7610 storage-collision rule.
+//! - `predict`: the dependency-chain estimate `auto` mode decides with.
 //! - [`storage`], [`chain`], [`output`], [`error`], [`types`].
 
 pub mod block;
@@ -75,6 +78,7 @@ pub mod gen;
 pub(crate) mod journal;
 pub(crate) mod mv_memory;
 pub mod output;
+pub(crate) mod predict;
 pub(crate) mod scheduler;
 pub(crate) mod sequential;
 pub mod storage;
@@ -214,19 +218,6 @@ fn sender_predecessors(txs: &[TxEnv]) -> Vec<Option<TxIdx>> {
         .collect()
 }
 
-/// The most transactions any one sender has in the block.
-fn longest_sender_chain(txs: &[TxEnv]) -> usize {
-    let mut counts = rustc_hash::FxHashMap::<_, usize>::default();
-    txs.iter()
-        .map(|tx| {
-            let count = counts.entry(tx.caller).or_default();
-            *count += 1;
-            *count
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 /// Executes the transactions of a block and returns their receipts and
 /// state changes.
 ///
@@ -245,12 +236,13 @@ pub fn execute_block<S: Storage>(
         Mode::Sequential => false,
         Mode::Parallel => true,
         Mode::Auto => {
-            // Same-sender transactions form nonce chains that run one after
-            // another; when one chain is most of the block (an exchange or
-            // pool paying out), there is nothing to overlap.
+            // When one predicted dependency chain (a sender's nonces, or
+            // value passed from one sender to the next) is most of the
+            // block, there is little to overlap and every conflict costs
+            // an abort: run it sequentially from the start.
             threads > 1
                 && input.txs.len() >= AUTO_MIN_TXS
-                && longest_sender_chain(&input.txs) * 3 <= input.txs.len() * 2
+                && !predict::chain_exceeds(&input.txs, input.txs.len() * 2 / 3)
         }
     };
     if parallel {

@@ -3,7 +3,7 @@
 
 use parevm::gen::{random_block, GenParams};
 use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
-use parevm::{execute_block, Config, Mode};
+use parevm::{execute_block, Config, ExecutedBy, Mode};
 use proptest::prelude::*;
 
 const THREADS: [usize; 5] = [1, 2, 4, 8, 16];
@@ -78,12 +78,14 @@ fn generated_blocks_mostly_execute() {
     assert!(ok >= 30, "only {ok}/40 generated blocks executed");
 }
 
-/// `auto` on a block that is one dependency chain: Block-STM wastes work,
-/// gives up, and the sequential loop finishes from the final prefix. The
-/// result must still be the sequential one, and the switch must happen.
+/// `auto` on a block that is one dependency chain the up-front prediction
+/// cannot see (every swap on the same pool, from fresh senders): Block-STM
+/// wastes work, gives up, and the sequential loop finishes from the final
+/// prefix. The result must still be the sequential one, and the switch must
+/// happen.
 #[test]
 fn auto_switches_to_sequential_on_a_chain_and_stays_exact() {
-    let workload = WorkloadSpec::preset(WorkloadKind::Erc20, Preset::Chained, Size::Txs(1_000))
+    let workload = WorkloadSpec::preset(WorkloadKind::Amm, Preset::Chained, Size::Txs(600))
         .build()
         .expect("workload");
     let (storage, input) = (&workload.storage, &workload.input);
@@ -109,4 +111,35 @@ fn auto_switches_to_sequential_on_a_chain_and_stays_exact() {
         switched > 0,
         "auto never left Block-STM on a fully chained block"
     );
+}
+
+/// Chains of value flow (each sender was paid by the previous transaction)
+/// are predicted from the transactions alone: `auto` runs them sequentially
+/// from the start, while the same workloads without chains run in parallel.
+#[test]
+fn auto_predicts_value_flow_chains() {
+    for kind in [WorkloadKind::Raw, WorkloadKind::Erc20] {
+        for (preset, expect_sequential) in [(Preset::Chained, true), (Preset::Independent, false)] {
+            let workload = WorkloadSpec::preset(kind, preset, Size::Txs(300))
+                .build()
+                .expect("workload");
+            let (storage, input) = (&workload.storage, &workload.input);
+            let sequential =
+                execute_block(storage, input, &Config::sequential()).expect("sequential");
+            let config = Config {
+                mode: Mode::Auto,
+                ..Config::parallel(4)
+            };
+            let auto = execute_block(storage, input, &config).expect("auto");
+            if let Some(diff) = sequential.first_difference(&auto) {
+                panic!("{kind:?} {preset:?}: {diff}");
+            }
+            assert_eq!(
+                auto.stats.executed_by == ExecutedBy::Sequential,
+                expect_sequential,
+                "{kind:?} {preset:?} took {:?}",
+                auto.stats.executed_by
+            );
+        }
+    }
 }

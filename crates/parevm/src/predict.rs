@@ -1,0 +1,200 @@
+//! A cheap look at a block before executing it: how long is its longest
+//! chain of transactions that must run one after another?
+//!
+//! `auto` mode uses the answer to pick a path. A block whose longest chain
+//! is most of the block cannot gain from Block-STM (the chain runs serially
+//! anyway, and every conflict costs an abort), so it goes straight to the
+//! sequential loop instead of discovering the chain through wasted
+//! executions. The prediction only chooses a path; results never depend on
+//! it, and blocks it misses are still caught by the give-up rule of the
+//! executor.
+//!
+//! Two kinds of edges are predicted, both from the transactions alone
+//! (no state access):
+//! - **nonce chains**: a transaction follows the previous one of its sender;
+//! - **value flow**: a transaction follows the latest earlier transaction
+//!   that paid its sender, either as the plain recipient (`to`) or as an
+//!   address argument in the calldata (an ERC-20 `transfer(to, amount)`, a
+//!   swap's recipient). Any calldata word shaped like an address counts;
+//!   one that is really an amount only matters if it equals the address of
+//!   a later sender, which does not happen by accident.
+//!
+//! Conflicts on shared contract state (one hot pool, one hot recipient) are
+//! not predicted here: whether they serialise depends on the contract.
+
+use alloy_primitives::Address;
+use revm::context::TxEnv;
+use revm::primitives::TxKind;
+use std::hash::BuildHasher;
+
+use rustc_hash::FxHashMap;
+
+/// Calldata words scanned per transaction for address arguments; enough
+/// for the arguments of common calls without scanning large payloads.
+const MAX_WORDS: usize = 16;
+
+/// Whether the longest predicted dependency chain has more than `limit`
+/// transactions. Stops as soon as the answer is known: once a chain is
+/// longer than `limit`, or once the transactions left could not make one so.
+pub(crate) fn chain_exceeds(txs: &[TxEnv], limit: usize) -> bool {
+    // Per address: the depth of the latest transaction that sent from it or
+    // paid it; a later transaction from that address comes after it. Paid
+    // addresses that never send are kept too: cheaper than asking first.
+    // Keyed by a 64-bit digest of the address: a collision only merges two
+    // chains in the estimate, and small keys keep the pass cheap.
+    let mut depth_of: FxHashMap<u64, u32> =
+        FxHashMap::with_capacity_and_hasher(txs.len() * 2, Default::default());
+    let mut longest = 0;
+    for (i, tx) in txs.iter().enumerate() {
+        if longest + (txs.len() - i) <= limit {
+            return false;
+        }
+        let depth = depth_of.get(&digest(&tx.caller)).copied().unwrap_or(0) + 1;
+        depth_of.insert(digest(&tx.caller), depth);
+        let mut pays = |address: Address| {
+            let known = depth_of.entry(digest(&address)).or_default();
+            *known = (*known).max(depth);
+        };
+        if let TxKind::Call(to) = tx.kind {
+            pays(to);
+        }
+        address_arguments(&tx.data).for_each(&mut pays);
+        longest = longest.max(depth as usize);
+        if longest > limit {
+            return true;
+        }
+    }
+    false
+}
+
+/// The number of transactions on the longest predicted dependency chain of
+/// the block (0 for an empty block, 1 when nothing depends on anything).
+#[cfg(test)]
+fn longest_chain(txs: &[TxEnv]) -> usize {
+    (0..=txs.len())
+        .find(|&limit| !chain_exceeds(txs, limit))
+        .unwrap_or(txs.len())
+}
+
+/// A 64-bit hash of an address.
+fn digest(address: &Address) -> u64 {
+    rustc_hash::FxBuildHasher.hash_one(address)
+}
+
+/// The calldata words after the selector that hold a 20-byte value (the
+/// ABI encoding of an `address`), up to [`MAX_WORDS`].
+fn address_arguments(data: &[u8]) -> impl Iterator<Item = Address> + '_ {
+    data.get(4..)
+        .unwrap_or_default()
+        .chunks_exact(32)
+        .take(MAX_WORDS)
+        .filter(|word| word[..12].iter().all(|b| *b == 0))
+        .map(|word| Address::from_slice(&word[12..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_primitives::{Bytes, U256};
+
+    fn addr(i: u8) -> Address {
+        Address::repeat_byte(i)
+    }
+
+    fn transfer(from: u8, to: u8) -> TxEnv {
+        TxEnv {
+            caller: addr(from),
+            kind: TxKind::Call(addr(to)),
+            ..Default::default()
+        }
+    }
+
+    /// `token.transfer(to, amount)` from `from`.
+    fn token_transfer(from: u8, to: u8, amount: u64) -> TxEnv {
+        let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
+        data.extend_from_slice(&[0; 12]);
+        data.extend_from_slice(addr(to).as_slice());
+        data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
+        TxEnv {
+            caller: addr(from),
+            kind: TxKind::Call(addr(0xee)),
+            data: Bytes::from(data),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn independent_transfers_have_no_chain() {
+        let txs: Vec<_> = (0..10).map(|i| transfer(i, 100 + i)).collect();
+        assert_eq!(longest_chain(&txs), 1);
+        assert_eq!(longest_chain(&[]), 0);
+    }
+
+    #[test]
+    fn nonce_chains_count() {
+        let txs = vec![
+            transfer(1, 50),
+            transfer(2, 51),
+            transfer(1, 52),
+            transfer(1, 53),
+        ];
+        assert_eq!(longest_chain(&txs), 3);
+    }
+
+    #[test]
+    fn value_flow_through_to_and_through_calldata() {
+        // 1 pays 2, 2 pays 3 (token), 3 pays 4: one chain of three.
+        let txs = vec![transfer(1, 2), token_transfer(2, 3, 7), transfer(3, 4)];
+        assert_eq!(longest_chain(&txs), 3);
+        // Paying an address that sent *earlier* creates no edge.
+        let txs = vec![transfer(2, 9), transfer(1, 2)];
+        assert_eq!(longest_chain(&txs), 1);
+    }
+
+    #[test]
+    fn amounts_and_shared_contracts_are_not_flow() {
+        // Everyone calls the same token contract (which never sends), and
+        // the amounts look like tiny addresses that never send: no edges.
+        let txs: Vec<_> = (1..20).map(|i| token_transfer(i, 100 + i, 3)).collect();
+        assert_eq!(longest_chain(&txs), 1);
+    }
+
+    #[test]
+    fn a_payment_to_a_chain_member_joins_the_longer_branch() {
+        // 1 pays 2 (depth 1), 4 pays 3 (depth 1), 2 pays 3 (depth 2): 3's
+        // own transaction follows the deeper payment (depth 3), 5's follows it.
+        let txs = vec![
+            transfer(1, 2),
+            transfer(4, 3),
+            transfer(2, 3),
+            transfer(3, 5),
+            transfer(5, 6),
+        ];
+        assert_eq!(longest_chain(&txs), 4);
+    }
+}
+
+#[cfg(test)]
+mod early_exit_tests {
+    use super::*;
+
+    #[test]
+    fn the_early_answers_agree_with_the_full_count() {
+        // A chain of 6 through value flow inside 10 transactions.
+        let mut txs: Vec<TxEnv> = (1..=6u8)
+            .map(|i| TxEnv {
+                caller: Address::repeat_byte(i),
+                kind: TxKind::Call(Address::repeat_byte(i + 1)),
+                ..Default::default()
+            })
+            .collect();
+        txs.extend((0..4u8).map(|i| TxEnv {
+            caller: Address::repeat_byte(100 + i),
+            kind: TxKind::Call(Address::repeat_byte(200 + i)),
+            ..Default::default()
+        }));
+        for limit in 0..=10 {
+            assert_eq!(chain_exceeds(&txs, limit), limit < 6, "limit {limit}");
+        }
+    }
+}
