@@ -69,7 +69,8 @@ pub(crate) trait VmTask: Sync {
     ) -> bool;
 }
 
-/// A persistent pool per thread count. Workers that live across blocks
+/// A persistent pool per helper count (a block on `n` threads uses `n - 1`
+/// pool threads and the calling thread). Workers that live across blocks
 /// keep their allocator heaps and stacks warm; spawning threads for every
 /// block cost a fresh set of page faults each time (a fifth of the workers'
 /// time in profiles).
@@ -94,6 +95,45 @@ fn worker_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, String> {
     let pool = Arc::new(pool);
     pools.insert(threads, Arc::clone(&pool));
     Ok(pool)
+}
+
+/// Runs `job(0)`, ..., `job(parts - 1)` at once: part 0 on the calling
+/// thread, the others on the worker pool, and returns their results in
+/// order. For the block's post-processing, which splits like the execution.
+///
+/// # Errors
+/// A message if a part panicked (a bug).
+pub(crate) fn fan_out<R: Send>(
+    parts: usize,
+    job: impl Fn(usize) -> R + Sync,
+) -> Result<Vec<R>, String> {
+    let slots: Vec<Mutex<Option<std::thread::Result<R>>>> =
+        (0..parts).map(|_| Mutex::new(None)).collect();
+    let run = |part: usize| {
+        let result = catch_unwind(AssertUnwindSafe(|| job(part)));
+        *slots[part].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+    };
+    if parts <= 1 {
+        (0..parts).for_each(run);
+    } else {
+        worker_pool(parts - 1)?.in_place_scope(|scope| {
+            for part in 1..parts {
+                scope.spawn(move |_| run(part));
+            }
+            run(0);
+        });
+    }
+    slots
+        .into_iter()
+        .enumerate()
+        .map(
+            |(part, slot)| match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
+                Some(Ok(result)) => Ok(result),
+                Some(Err(_)) => Err(format!("post-processing part {part} panicked")),
+                None => Err(format!("post-processing part {part} did not run")),
+            },
+        )
+        .collect()
 }
 
 /// The last recorded result of each transaction.
@@ -181,27 +221,35 @@ pub(crate) fn run_block<T: VmTask>(
     };
     let threads = threads.clamp(1, block_size.max(1));
 
-    worker_pool(threads)?.scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|_| {
-                let result = catch_unwind(AssertUnwindSafe(|| {
-                    worker_loop(task, &scheduler, &mv, &records, &waste);
-                }));
-                if let Err(payload) = result {
-                    let message = payload
-                        .downcast_ref::<&str>()
-                        .map(|s| (*s).to_string())
-                        .or_else(|| payload.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic payload".to_string());
-                    failure
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .get_or_insert(format!("worker thread panicked: {message}"));
-                    scheduler.halt();
-                }
-            });
+    let work = || {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            worker_loop(task, &scheduler, &mv, &records, &waste);
+        }));
+        if let Err(payload) = result {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic payload".to_string());
+            failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_or_insert(format!("worker thread panicked: {message}"));
+            scheduler.halt();
         }
-    });
+    };
+    // The calling thread is one of the workers: only `threads - 1` pool
+    // threads are woken, and the caller's caches already hold the block.
+    if threads == 1 {
+        work();
+    } else {
+        worker_pool(threads - 1)?.in_place_scope(|scope| {
+            for _ in 1..threads {
+                scope.spawn(|_| work());
+            }
+            work();
+        });
+    }
 
     if let Some(message) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         std::thread::spawn(move || drop(mv));

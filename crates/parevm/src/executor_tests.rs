@@ -308,3 +308,19 @@ fn empty_block() {
     let (outputs, _) = run_all(&block, 4, vec![]).expect("no panic");
     assert!(outputs.is_empty());
 }
+
+#[test]
+fn fan_out_returns_parts_in_order_and_reports_a_panicking_part() {
+    for parts in [1, 2, 3, 8] {
+        let results = fan_out(parts, |p| p * 10).expect("no panic");
+        assert_eq!(results, (0..parts).map(|p| p * 10).collect::<Vec<_>>());
+    }
+    for bad in [0, 2] {
+        let error = fan_out(3, |p| {
+            assert_ne!(p, bad, "part {p} fails on purpose");
+            p
+        })
+        .expect_err("a part panicked");
+        assert!(error.contains(&format!("part {bad}")), "{error}");
+    }
+}

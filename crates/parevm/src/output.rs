@@ -149,7 +149,10 @@ impl FromIterator<(Address, AccountChange)> for TxChanges {
     fn from_iter<I: IntoIterator<Item = (Address, AccountChange)>>(iter: I) -> Self {
         let mut changes: Vec<(Address, AccountChange)> = iter.into_iter().collect();
         if !changes.is_sorted_by(|x, y| x.0 < y.0) {
+            // Stable: of two changes of one address the later stays later.
             changes.sort_by_key(|x| x.0);
+        }
+        if changes.windows(2).any(|w| w[0].0 == w[1].0) {
             let mut deduped: Vec<(Address, AccountChange)> = Vec::with_capacity(changes.len());
             for (address, change) in changes {
                 match deduped.last_mut() {
@@ -329,16 +332,34 @@ pub(crate) fn merge_into<'a>(
 
 /// Accumulates per-transaction changes into the block's state diff.
 ///
-/// A hash map while accumulating (one lookup per touched account instead of
-/// a B-tree search), sorted once at the end.
-#[derive(Default)]
+/// The merged changes sit in a vector in first-touch order, found through a
+/// hash map of small (address, position) entries: one lookup per touched
+/// account instead of a B-tree search, and the large changes are never
+/// moved by a rehash. Ordered once at the end.
 pub(crate) struct StateAccumulator {
-    accounts: rustc_hash::FxHashMap<Address, AccountChange>,
+    position: rustc_hash::FxHashMap<Address, usize>,
+    changes: Vec<AccountChange>,
 }
 
 impl StateAccumulator {
+    fn with_capacity(accounts: usize) -> Self {
+        Self {
+            position: rustc_hash::FxHashMap::with_capacity_and_hasher(accounts, Default::default()),
+            changes: Vec::with_capacity(accounts),
+        }
+    }
+
     fn merge_one(&mut self, addr: Address, change: &AccountChange) {
-        merge_change(self.accounts.entry(addr).or_default(), change);
+        match self.position.entry(addr) {
+            std::collections::hash_map::Entry::Occupied(at) => {
+                merge_change(&mut self.changes[*at.get()], change);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(self.changes.len());
+                // The first change of an account is the merge onto nothing.
+                self.changes.push(change.clone());
+            }
+        }
     }
 
     /// Folds in the changes of every transaction, in order, keeping only
@@ -354,26 +375,21 @@ impl StateAccumulator {
     }
 
     /// The merged diff, ordered by address.
-    pub(crate) fn finish(self) -> StateDiff {
-        // Sort (address, index) pairs, not the large changes, then move each
-        // change once into the (bulk-built) map.
-        let mut changes: Vec<Option<AccountChange>> = Vec::with_capacity(self.accounts.len());
-        let mut order: Vec<(Address, usize)> = Vec::with_capacity(self.accounts.len());
-        for (address, change) in self.accounts {
-            order.push((address, changes.len()));
-            changes.push(Some(change));
-        }
+    pub(crate) fn finish(mut self) -> StateDiff {
+        // Sort (address, position) pairs, not the large changes, then move
+        // each change once into the (bulk-built) map.
+        let mut order: Vec<(Address, usize)> = self.position.into_iter().collect();
         order.sort_unstable_by_key(|(address, _)| *address);
         order
             .into_iter()
-            .filter_map(|(address, i)| changes[i].take().map(|c| (address, c)))
+            .map(|(address, i)| (address, std::mem::take(&mut self.changes[i])))
             .collect()
     }
 }
 
 /// Merges the changes of all transactions, in block order, on this thread.
 pub(crate) fn merge_sequential(txs: &[TxResult]) -> StateDiff {
-    let mut acc = StateAccumulator::default();
+    let mut acc = StateAccumulator::with_capacity(txs.iter().map(|tx| tx.changes.len()).sum());
     acc.merge_filtered(txs, |_| true);
     acc.finish()
 }
@@ -392,21 +408,14 @@ pub(crate) fn merge_parallel(txs: &[TxResult], threads: usize) -> Result<StateDi
         let b = address.as_slice();
         (usize::from(b[19]) ^ usize::from(b[18]) << 8 ^ usize::from(b[0])) % threads
     };
-    let parts: Vec<std::thread::Result<StateDiff>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|p| {
-                scope.spawn(move || {
-                    let mut acc = StateAccumulator::default();
-                    acc.merge_filtered(txs, |a| part(a) == p);
-                    acc.finish()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
+    let changes: usize = txs.iter().map(|tx| tx.changes.len()).sum();
+    let parts = crate::executor::fan_out(threads, |p| {
+        let mut acc = StateAccumulator::with_capacity(changes / threads);
+        acc.merge_filtered(txs, |a| part(a) == p);
+        acc.finish()
+    })?;
     let mut merged = StateDiff::new();
-    for part in parts {
-        let mut part = part.map_err(|_| "a state-merging thread panicked".to_string())?;
+    for mut part in parts {
         merged.append(&mut part);
     }
     Ok(merged)

@@ -9,18 +9,24 @@
 //! it, and blocks it misses are still caught by the give-up rule of the
 //! executor.
 //!
-//! Two kinds of edges are predicted, both from the transactions alone
+//! Three kinds of edges are predicted, all from the transactions alone
 //! (no state access):
 //! - **nonce chains**: a transaction follows the previous one of its sender;
 //! - **value flow**: a transaction follows the latest earlier transaction
-//!   that paid its sender, either as the plain recipient (`to`) or as an
-//!   address argument in the calldata (an ERC-20 `transfer(to, amount)`, a
-//!   swap's recipient). Any calldata word shaped like an address counts;
-//!   one that is really an amount only matters if it equals the address of
-//!   a later sender, which does not happen by accident.
+//!   that paid its sender, either as the recipient of a value transfer or
+//!   as an address argument in the calldata (an ERC-20 `transfer(to,
+//!   amount)`, a swap's recipient). Any calldata word shaped like an address
+//!   counts; one that is really an amount only matters if it equals the
+//!   address of a later sender, which does not happen by accident;
+//! - **shared recipients**: two transfers of value to the same account both
+//!   update its balance; two calls to the same contract whose first address
+//!   argument is the same (`transfer(hot, ..)` on one token, swaps on one
+//!   pool) most likely update the same entry of that contract's state.
 //!
-//! Conflicts on shared contract state (one hot pool, one hot recipient) are
-//! not predicted here: whether they serialise depends on the contract.
+//! The last kind is a guess about contracts, but a guess that errs only
+//! one way: a block predicted serial that was not runs sequentially and
+//! loses its parallel speedup, never correctness, and only when the
+//! predicted chain is most of the block.
 
 use alloy_primitives::Address;
 use revm::context::TxEnv;
@@ -37,28 +43,47 @@ const MAX_WORDS: usize = 16;
 /// transactions. Stops as soon as the answer is known: once a chain is
 /// longer than `limit`, or once the transactions left could not make one so.
 pub(crate) fn chain_exceeds(txs: &[TxEnv], limit: usize) -> bool {
-    // Per address: the depth of the latest transaction that sent from it or
-    // paid it; a later transaction from that address comes after it. Paid
-    // addresses that never send are kept too: cheaper than asking first.
-    // Keyed by a 64-bit digest of the address: a collision only merges two
-    // chains in the estimate, and small keys keep the pass cheap.
+    // Per key: the depth of the latest transaction that touched it; a later
+    // transaction that depends on the key comes after it. Keys are 64-bit
+    // digests of an address (its balance and nonce) or of a (contract,
+    // argument) pair: a collision only merges two chains in the estimate,
+    // and small keys keep the pass cheap.
     let mut depth_of: FxHashMap<u64, u32> =
-        FxHashMap::with_capacity_and_hasher(txs.len() * 2, Default::default());
+        FxHashMap::with_capacity_and_hasher(txs.len() * 3, Default::default());
     let mut longest = 0;
     for (i, tx) in txs.iter().enumerate() {
         if longest + (txs.len() - i) <= limit {
             return false;
         }
-        let depth = depth_of.get(&digest(&tx.caller)).copied().unwrap_or(0) + 1;
-        depth_of.insert(digest(&tx.caller), depth);
-        let mut pays = |address: Address| {
+        let to = match tx.kind {
+            TxKind::Call(to) => Some(to),
+            TxKind::Create => None,
+        };
+        // Keys this transaction reads and writes: its sender, the recipient
+        // of its value, the (contract, first address argument) entry.
+        let sender = digest(&tx.caller);
+        let paid = to.filter(|_| !tx.value.is_zero()).map(|to| digest(&to));
+        let entry = to
+            .zip(address_arguments(&tx.data).next())
+            .map(|pair| rustc_hash::FxBuildHasher.hash_one(pair));
+        let keys = [Some(sender), paid, entry];
+        let depth = keys
+            .iter()
+            .flatten()
+            .filter_map(|key| depth_of.get(key))
+            .max()
+            .copied()
+            .unwrap_or(0)
+            + 1;
+        for key in keys.into_iter().flatten() {
+            depth_of.insert(key, depth);
+        }
+        // Addresses in the calldata may be paid: a later transaction they
+        // send follows this one.
+        for address in address_arguments(&tx.data) {
             let known = depth_of.entry(digest(&address)).or_default();
             *known = (*known).max(depth);
-        };
-        if let TxKind::Call(to) = tx.kind {
-            pays(to);
         }
-        address_arguments(&tx.data).for_each(&mut pays);
         longest = longest.max(depth as usize);
         if longest > limit {
             return true;
@@ -105,6 +130,7 @@ mod tests {
         TxEnv {
             caller: addr(from),
             kind: TxKind::Call(addr(to)),
+            value: U256::from(1),
             ..Default::default()
         }
     }
@@ -146,9 +172,10 @@ mod tests {
         // 1 pays 2, 2 pays 3 (token), 3 pays 4: one chain of three.
         let txs = vec![transfer(1, 2), token_transfer(2, 3, 7), transfer(3, 4)];
         assert_eq!(longest_chain(&txs), 3);
-        // Paying an address that sent *earlier* creates no edge.
-        let txs = vec![transfer(2, 9), transfer(1, 2)];
-        assert_eq!(longest_chain(&txs), 1);
+        // Paying an address that sent earlier also follows that transaction
+        // (both change its balance); unrelated ones do not.
+        let txs = vec![transfer(2, 9), transfer(1, 2), transfer(3, 4)];
+        assert_eq!(longest_chain(&txs), 2);
     }
 
     #[test]
@@ -156,6 +183,25 @@ mod tests {
         // Everyone calls the same token contract (which never sends), and
         // the amounts look like tiny addresses that never send: no edges.
         let txs: Vec<_> = (1..20).map(|i| token_transfer(i, 100 + i, 3)).collect();
+        assert_eq!(longest_chain(&txs), 1);
+    }
+
+    #[test]
+    fn shared_recipients_chain() {
+        // Ten payments of ether to one account, between two others.
+        let mut txs: Vec<_> = (1..=10).map(|i| transfer(i, 99)).collect();
+        txs.insert(5, transfer(50, 51));
+        assert_eq!(longest_chain(&txs), 10);
+        // Eight token transfers to one holder: one chain.
+        let txs: Vec<_> = (1..=8).map(|i| token_transfer(i, 99, 5)).collect();
+        assert_eq!(longest_chain(&txs), 8);
+        // A call without value does not touch the callee's balance.
+        let txs: Vec<_> = (1..=8)
+            .map(|i| TxEnv {
+                value: U256::ZERO,
+                ..transfer(i, 99)
+            })
+            .collect();
         assert_eq!(longest_chain(&txs), 1);
     }
 
@@ -185,12 +231,14 @@ mod early_exit_tests {
             .map(|i| TxEnv {
                 caller: Address::repeat_byte(i),
                 kind: TxKind::Call(Address::repeat_byte(i + 1)),
+                value: alloy_primitives::U256::from(1),
                 ..Default::default()
             })
             .collect();
         txs.extend((0..4u8).map(|i| TxEnv {
             caller: Address::repeat_byte(100 + i),
             kind: TxKind::Call(Address::repeat_byte(200 + i)),
+            value: alloy_primitives::U256::from(1),
             ..Default::default()
         }));
         for limit in 0..=10 {
