@@ -292,48 +292,7 @@ fn execute_parallel<S: Storage>(
         give_up,
     )
     .map_err(ExecError::Internal)?;
-    let mut txs = Vec::with_capacity(input.txs.len());
-    let mut cumulative = 0u64;
-    let beneficiary = input.block.beneficiary;
-    // The beneficiary as of the transaction being committed; resolved from
-    // storage the first time a lazy credit needs it.
-    let mut current: Option<Option<AccountValue>> = None;
-    for (index, output) in run.outputs.into_iter().enumerate() {
-        let TxOutput {
-            mut receipt,
-            mut changes,
-            beneficiary_delta,
-        } = output.map_err(|failure| failure.into_error(index))?;
-        if let Some(delta) = beneficiary_delta {
-            let before = match current.take() {
-                Some(value) => value,
-                None => view::storage_account(storage, &beneficiary).map_err(|e| match e {
-                    view::ViewError::Storage(source) => ExecError::Storage { index, source },
-                    other => ExecError::Internal(other.to_string()),
-                })?,
-            };
-            if let Some(change) = credit(before.as_ref(), delta, input.spec) {
-                changes.insert(beneficiary, change);
-            }
-            // Unchanged by this transaction (an untouched pre-Spurious empty account).
-            current = Some(before);
-        }
-        if let Some(change) = changes.get(&beneficiary) {
-            let previous_code = current
-                .as_ref()
-                .and_then(|c| c.as_ref())
-                .and_then(|c| c.code.clone());
-            current = Some(
-                change
-                    .info
-                    .as_ref()
-                    .map(|s| AccountValue::from_state(s, previous_code.as_ref())),
-            );
-        }
-        cumulative += receipt.gas_used;
-        receipt.cumulative_gas_used = cumulative;
-        txs.push(TxResult { receipt, changes });
-    }
+    let mut txs = commit(storage, input, run.outputs, threads)?;
     let sequential_from = (txs.len() < input.txs.len()).then_some(txs.len());
     if sequential_from.is_some() {
         sequential::continue_block(
@@ -354,6 +313,102 @@ fn execute_parallel<S: Storage>(
             sequential_from,
         },
     })
+}
+
+/// Turns the final outputs of Block-STM into the block's transaction
+/// results: the lowest failure becomes the block's error, each lazy
+/// beneficiary credit becomes a change against the beneficiary's state as
+/// of that transaction, and receipts get their cumulative gas.
+///
+/// Only the beneficiary's running state is serial, and it is computed from
+/// the outputs' inline fields; the per-transaction work (inserting the
+/// credit into the changes, which touches every transaction's heap data)
+/// is split over `threads`.
+fn commit<S: Storage>(
+    storage: &S,
+    input: &BlockInput,
+    mut outputs: Vec<std::result::Result<TxOutput, tx_task::TxFailure>>,
+    threads: usize,
+) -> Result<Vec<TxResult>> {
+    let beneficiary = input.block.beneficiary;
+    let mut credits: Vec<Option<AccountChange>> = Vec::with_capacity(outputs.len());
+    let mut cumulative: Vec<u64> = Vec::with_capacity(outputs.len());
+    let mut gas = 0u64;
+    // The beneficiary as of the transaction being committed; resolved from
+    // storage the first time a lazy credit needs it.
+    let mut current: Option<Option<AccountValue>> = None;
+    for (index, output) in outputs.iter().enumerate() {
+        let output = output
+            .as_ref()
+            .map_err(|failure| failure.clone().into_error(index))?;
+        let mut credited = None;
+        if let Some(delta) = output.beneficiary_delta {
+            let before = match current.take() {
+                Some(value) => value,
+                None => view::storage_account(storage, &beneficiary).map_err(|e| match e {
+                    view::ViewError::Storage(source) => ExecError::Storage { index, source },
+                    other => ExecError::Internal(other.to_string()),
+                })?,
+            };
+            credited = credit(before.as_ref(), delta, input.spec);
+            // Without a change the account stays as it was (an untouched
+            // pre-Spurious empty account).
+            current = Some(match &credited {
+                Some(change) => state_after(change, before.as_ref()),
+                None => before,
+            });
+        } else if output.beneficiary_written {
+            if let Some(change) = output.changes.get(&beneficiary) {
+                let before = current.take().flatten();
+                current = Some(state_after(change, before.as_ref()));
+            }
+        }
+        credits.push(credited);
+        gas += output.receipt.gas_used;
+        cumulative.push(gas);
+    }
+    let parts = if outputs.len() >= 256 { threads } else { 1 };
+    let chunk = outputs.len().div_ceil(parts).max(1);
+    let work: Vec<_> = outputs
+        .chunks_mut(chunk)
+        .zip(credits.chunks_mut(chunk))
+        .zip(cumulative.chunks(chunk))
+        .map(|work| std::sync::Mutex::new(Some(work)))
+        .collect();
+    executor::fan_out(work.len(), |part| {
+        let taken = work[part].lock().map(|mut w| w.take());
+        let Ok(Some(((outputs, credits), cumulative))) = taken else {
+            return;
+        };
+        for ((output, credited), cumulative) in outputs.iter_mut().zip(credits).zip(cumulative) {
+            if let Ok(output) = output {
+                if let Some(change) = credited.take() {
+                    output.changes.insert(beneficiary, change);
+                }
+                output.receipt.cumulative_gas_used = *cumulative;
+            }
+        }
+    })
+    .map_err(ExecError::Internal)?;
+    drop(work);
+    Ok(outputs
+        .into_iter()
+        .filter_map(|output| {
+            output.ok().map(|output| TxResult {
+                receipt: output.receipt,
+                changes: output.changes,
+            })
+        })
+        .collect())
+}
+
+/// The beneficiary's state after `change`, keeping the code it had.
+fn state_after(change: &AccountChange, before: Option<&AccountValue>) -> Option<AccountValue> {
+    let previous_code = before.and_then(|b| b.code.as_ref());
+    change
+        .info
+        .as_ref()
+        .map(|state| AccountValue::from_state(state, previous_code))
 }
 
 /// The change revm's journal would record for crediting `delta` to an

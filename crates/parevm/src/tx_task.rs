@@ -93,6 +93,9 @@ pub(crate) struct TxOutput {
     pub(crate) changes: TxChanges,
     /// The lazy beneficiary credit, if any.
     pub(crate) beneficiary_delta: Option<U256>,
+    /// `changes` holds the beneficiary (it was read, so its credit was not
+    /// lazy): the commit pass then reads its new state from there.
+    pub(crate) beneficiary_written: bool,
 }
 
 /// Builds the receipt fields from revm's result.
@@ -205,6 +208,7 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
             writes,
             output: Ok(TxOutput {
                 receipt: receipt_of(result),
+                beneficiary_written: changes.get(&self.block.beneficiary).is_some(),
                 changes,
                 beneficiary_delta,
             }),
