@@ -9,10 +9,11 @@
 //! of reading a value that is probably stale.
 //!
 //! Layout: a fixed number of shards, each an `RwLock` around a hash map from
-//! key to the versions of that key: a vector sorted by transaction index.
-//! Most locations have one or two writers, and transactions finish roughly
-//! in block order, so a sorted vector (binary search, usually an append)
-//! beats a B-tree, whose every node is a kilobyte-sized allocation. Reads
+//! key to the versions of that key: a vector sorted by transaction index,
+//! whose first entry is stored inline. Most locations have one or two
+//! writers, and transactions finish roughly in block order, so a sorted
+//! vector (binary search, usually an append) beats a B-tree, whose every
+//! node is a kilobyte-sized allocation. Reads
 //! take a shared lock on one shard; writes take the exclusive lock of the
 //! shards they touch. The set of keys each transaction last wrote is kept per
 //! transaction, so a re-execution can remove writes that disappeared and
@@ -40,6 +41,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, RwLock};
 
 use rustc_hash::{FxBuildHasher, FxHashMap};
+use smallvec::SmallVec;
 
 use crate::types::{Incarnation, TxIdx, Version};
 
@@ -52,8 +54,10 @@ pub(crate) enum Entry<V> {
     Estimate,
 }
 
-/// Writes to one key, sorted by writer.
-type Versions<V> = Vec<(TxIdx, Entry<V>)>;
+/// Writes to one key, sorted by writer. Most keys have a single writer,
+/// whose entry sits inline in the hash map: no allocation and no pointer to
+/// chase on the way to it.
+type Versions<V> = SmallVec<[(TxIdx, Entry<V>); 1]>;
 
 /// One shard: keys to their versions.
 type Shard<K, V> = RwLock<FxHashMap<K, Versions<V>>>;
@@ -195,11 +199,7 @@ impl<K: Eq + Hash + Clone, V: Clone> MvMemory<K, V> {
             .unwrap_or_else(|p| p.into_inner());
         match entry {
             Some(entry) => {
-                // Most locations have a single writer: start at capacity one
-                // (the default first growth is four ~100-byte entries).
-                let versions = shard
-                    .entry(key.clone())
-                    .or_insert_with(|| Vec::with_capacity(1));
+                let versions = shard.entry(key.clone()).or_default();
                 match versions.binary_search_by_key(&tx, |(writer, _)| *writer) {
                     Ok(at) => versions[at].1 = entry,
                     Err(at) => versions.insert(at, (tx, entry)),
