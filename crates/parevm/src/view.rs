@@ -231,14 +231,6 @@ pub(crate) fn resolve_account<S: Storage>(
     })
 }
 
-/// Where a slot read came from: the newest wipe of the account and the
-/// newest write of the slot below the reader.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct SlotOrigin {
-    wipe: Origin,
-    slot: Origin,
-}
-
 /// The newest storage wipe of `address` below `tx` (its writer), and where
 /// that answer came from.
 fn resolve_wipe(
@@ -255,41 +247,38 @@ fn resolve_wipe(
     }
 }
 
-/// The storage slot as transaction `tx` sees it.
+/// The storage slot as transaction `tx` sees it, given the newest wipe of
+/// the account below `tx` (`wipe`, resolved and recorded once per account
+/// by the caller).
 pub(crate) fn resolve_slot<S: Storage>(
     mv: &EvmMemory,
     storage: &S,
     address: Address,
     slot: U256,
     tx: TxIdx,
-) -> Result<(U256, SlotOrigin), ViewError> {
-    let (wipe, wipe_origin) = resolve_wipe(mv, address, tx)?;
-    let (value, slot_origin) = match mv.latest_below(&Location::Storage(address, slot), tx) {
-        Some((writer, Entry::Estimate)) => return Err(ViewError::Blocked(writer)),
-        // A transaction that wipes and then writes a slot: the write wins.
-        Some((writer, Entry::Data(incarnation, EvmValue::Slot(value)))) => {
-            let origin = Origin::Version(writer, incarnation);
-            if wipe.is_none_or(|w| writer >= w) {
-                (value, origin)
-            } else {
-                (U256::ZERO, origin)
+    wipe: Option<TxIdx>,
+) -> Result<(U256, Origin), ViewError> {
+    Ok(
+        match mv.latest_below(&Location::Storage(address, slot), tx) {
+            Some((writer, Entry::Estimate)) => return Err(ViewError::Blocked(writer)),
+            // A transaction that wipes and then writes a slot: the write wins.
+            Some((writer, Entry::Data(incarnation, EvmValue::Slot(value)))) => {
+                let origin = Origin::Version(writer, incarnation);
+                if wipe.is_none_or(|w| writer >= w) {
+                    (value, origin)
+                } else {
+                    (U256::ZERO, origin)
+                }
             }
-        }
-        Some((_, Entry::Data(_, other))) => {
-            return Err(ViewError::Invariant(format!(
-                "storage location of {address} holds {other:?}"
-            )))
-        }
-        None if wipe.is_some() => (U256::ZERO, Origin::Storage),
-        None => (storage.storage(&address, &slot)?, Origin::Storage),
-    };
-    Ok((
-        value,
-        SlotOrigin {
-            wipe: wipe_origin,
-            slot: slot_origin,
+            Some((_, Entry::Data(_, other))) => {
+                return Err(ViewError::Invariant(format!(
+                    "storage location of {address} holds {other:?}"
+                )))
+            }
+            None if wipe.is_some() => (U256::ZERO, Origin::Storage),
+            None => (storage.storage(&address, &slot)?, Origin::Storage),
         },
-    ))
+    )
 }
 
 /// What one incarnation read.
@@ -298,9 +287,10 @@ pub(crate) struct ReadSet {
     /// Accounts read: value (to skip writing unchanged accounts) and origin.
     /// A short vector: transactions read few accounts.
     pub(crate) accounts: Vec<(Address, Option<AccountValue>, Origin)>,
-    /// Slots read, with their origin.
-    pub(crate) slots: Vec<(Address, U256, SlotOrigin)>,
-    /// Storage wipes looked up by the EIP-7610 probe, with their origin.
+    /// Slots read, with the origin of the slot's own value.
+    pub(crate) slots: Vec<(Address, U256, Origin)>,
+    /// Storage wipes looked up, once per account (by slot reads and by the
+    /// EIP-7610 probe), with their origin: a slot's value depends on both.
     pub(crate) wipes: Vec<(Address, Origin)>,
 }
 
@@ -327,8 +317,7 @@ impl ReadSet {
             }
             _ => same_origin(mv, &Location::Account(*address), tx, *origin),
         }) && self.slots.iter().all(|(address, slot, origin)| {
-            same_origin(mv, &Location::StorageWipe(*address), tx, origin.wipe)
-                && same_origin(mv, &Location::Storage(*address, *slot), tx, origin.slot)
+            same_origin(mv, &Location::Storage(*address, *slot), tx, *origin)
         }) && self
             .wipes
             .iter()
@@ -374,6 +363,20 @@ impl<'a, S: Storage> VersionedView<'a, S> {
         }
     }
 
+    /// The newest wipe of `address`'s storage below this transaction,
+    /// looked up and recorded once per incarnation and account.
+    fn wipe_of(&mut self, address: Address) -> Result<Option<TxIdx>, ViewError> {
+        if let Some((_, origin)) = self.reads.wipes.iter().find(|(a, _)| *a == address) {
+            return Ok(match origin {
+                Origin::Version(writer, _) => Some(*writer),
+                Origin::Storage | Origin::Resolved => None,
+            });
+        }
+        let (wipe, origin) = resolve_wipe(self.mv, address, self.tx)?;
+        self.reads.wipes.push((address, origin));
+        Ok(wipe)
+    }
+
     /// Points the view at a new incarnation of `tx`.
     pub(crate) fn reset(&mut self, tx: TxIdx) {
         self.tx = tx;
@@ -389,13 +392,9 @@ impl<S: Storage> StorageProbe for VersionedView<'_, S> {
         // A wipe below this transaction cleared the pre-block storage (see
         // `OverlayDb`'s probe for why later writes do not matter). The wipe
         // lookup is a read like any other and is validated.
-        match resolve_wipe(self.mv, address, self.tx) {
-            Ok((wipe, origin)) => {
-                self.reads.wipes.push((address, origin));
-                if wipe.is_some() {
-                    return false;
-                }
-            }
+        match self.wipe_of(address) {
+            Ok(Some(_)) => return false,
+            Ok(None) => {}
             Err(blocked) => {
                 self.deferred.get_or_insert(blocked);
                 return true;
@@ -441,7 +440,8 @@ impl<S: Storage> Database for VersionedView<'_, S> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
-        let (value, origin) = resolve_slot(self.mv, self.storage, address, index, self.tx)?;
+        let wipe = self.wipe_of(address)?;
+        let (value, origin) = resolve_slot(self.mv, self.storage, address, index, self.tx, wipe)?;
         self.reads.slots.push((address, index, origin));
         Ok(value)
     }
