@@ -240,9 +240,7 @@ pub fn execute_block<S: Storage>(
             // value passed from one sender to the next) is most of the
             // block, there is little to overlap and every conflict costs
             // an abort: run it sequentially from the start.
-            threads > 1
-                && input.txs.len() >= AUTO_MIN_TXS
-                && !predict::chain_exceeds(&input.txs, input.txs.len() * 2 / 3)
+            threads > 1 && input.txs.len() >= AUTO_MIN_TXS && !predict::looks_serial(&input.txs)
         }
     };
     if parallel {

@@ -39,10 +39,31 @@ use rustc_hash::FxHashMap;
 /// for the arguments of common calls without scanning large payloads.
 const MAX_WORDS: usize = 16;
 
+/// Blocks at least this large may be judged serial on their first eighth.
+const EARLY_LOOK_MIN: usize = 2_048;
+
+/// Whether the block looks serial: its longest predicted chain is more than
+/// two thirds of it. A large block whose first eighth is already mostly one
+/// chain is judged on that prefix (the pass costs time on exactly the
+/// blocks that then run sequentially, so it should be short).
+pub(crate) fn looks_serial(txs: &[TxEnv]) -> bool {
+    let early_look = (txs.len() >= EARLY_LOOK_MIN).then_some(txs.len() / 8);
+    scan(txs, txs.len() * 2 / 3, early_look)
+}
+
 /// Whether the longest predicted dependency chain has more than `limit`
-/// transactions. Stops as soon as the answer is known: once a chain is
-/// longer than `limit`, or once the transactions left could not make one so.
-pub(crate) fn chain_exceeds(txs: &[TxEnv], limit: usize) -> bool {
+/// transactions.
+#[cfg(test)]
+fn chain_exceeds(txs: &[TxEnv], limit: usize) -> bool {
+    scan(txs, limit, None)
+}
+
+/// Whether the longest predicted chain has more than `limit` transactions,
+/// stopping as soon as the answer is known: once a chain
+/// is longer than `limit`, or once the transactions left could not make one
+/// so; and, with `early_look`, answering yes after that many transactions
+/// if the prefix is more than two thirds one chain.
+fn scan(txs: &[TxEnv], limit: usize, early_look: Option<usize>) -> bool {
     // Per key: the depth of the latest transaction that touched it; a later
     // transaction that depends on the key comes after it. Keys are 64-bit
     // digests of an address (its balance and nonce) or of a (contract,
@@ -86,6 +107,9 @@ pub(crate) fn chain_exceeds(txs: &[TxEnv], limit: usize) -> bool {
         }
         longest = longest.max(depth as usize);
         if longest > limit {
+            return true;
+        }
+        if early_look == Some(i + 1) && longest * 3 > (i + 1) * 2 {
             return true;
         }
     }
@@ -244,5 +268,42 @@ mod early_exit_tests {
         for limit in 0..=10 {
             assert_eq!(chain_exceeds(&txs, limit), limit < 6, "limit {limit}");
         }
+    }
+}
+
+#[cfg(test)]
+mod early_look_tests {
+    use super::*;
+    use alloy_primitives::U256;
+
+    fn pay(from: u64, to: u64) -> TxEnv {
+        let address = |i: u64| Address::left_padding_from(&(0x5000_0000 + i).to_be_bytes());
+        TxEnv {
+            caller: address(from),
+            kind: TxKind::Call(address(to)),
+            value: U256::from(1),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn large_blocks_are_judged_on_their_start_only_when_it_is_a_chain() {
+        let n = 4_000u64;
+        // One chain from start to end: serial, and the prefix says so.
+        let chain: Vec<_> = (0..n).map(|i| pay(i, i + 1)).collect();
+        assert!(looks_serial(&chain));
+        // A chain over the first eighth only, independent after: the early
+        // look calls it serial (the documented trade-off)...
+        let mut mixed: Vec<_> = (0..n / 8).map(|i| pay(i, i + 1)).collect();
+        mixed.extend((0..n - n / 8).map(|i| pay(10_000 + 2 * i, 10_001 + 2 * i)));
+        assert!(looks_serial(&mixed));
+        assert!(!chain_exceeds(&mixed, mixed.len() * 2 / 3));
+        // ...while independent transactions never are, nor a small block
+        // that starts with a chain.
+        let independent: Vec<_> = (0..n).map(|i| pay(2 * i, 2 * i + 1)).collect();
+        assert!(!looks_serial(&independent));
+        let mut small: Vec<_> = (0..100).map(|i| pay(i, i + 1)).collect();
+        small.extend((0..900).map(|i| pay(10_000 + 2 * i, 10_001 + 2 * i)));
+        assert!(!looks_serial(&small));
     }
 }
