@@ -35,10 +35,10 @@
 //!
 //! ## Choosing the path
 //! [`Mode::Auto`] runs small blocks sequentially, and blocks whose longest
-//! predicted dependency chain (a sender's nonces, or value passed from one
-//! sender to the next, read from the transactions alone) is most of the
-//! block. Otherwise it starts Block-STM, and gives up
-//! once more than a fifth of the executions were wasted on aborts: the
+//! predicted dependency chain (a sender's nonces, value passed from one
+//! sender to the next, payments to one recipient; read from the
+//! transactions alone) is most of the block. Otherwise it starts Block-STM,
+//! and gives up once validation aborted more than 30% of the executions: the
 //! workers stop, the longest prefix of transactions whose outputs are final
 //! is kept, and the sequential loop executes the rest on top of it
 //! ([`ExecStats::sequential_from`]).
