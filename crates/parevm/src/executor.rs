@@ -99,7 +99,7 @@ fn worker_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, String> {
 
 /// Runs `job(0)`, ..., `job(parts - 1)` at once: part 0 on the calling
 /// thread, the others on the worker pool, and returns their results in
-/// order. For the block's post-processing, which splits like the execution.
+/// order. Runs the Block-STM workers and the post-processing of a block.
 ///
 /// # Errors
 /// A message if a part panicked (a bug).
@@ -129,8 +129,8 @@ pub(crate) fn fan_out<R: Send>(
         .map(
             |(part, slot)| match slot.into_inner().unwrap_or_else(|p| p.into_inner()) {
                 Some(Ok(result)) => Ok(result),
-                Some(Err(_)) => Err(format!("post-processing part {part} panicked")),
-                None => Err(format!("post-processing part {part} did not run")),
+                Some(Err(_)) => Err(format!("part {part} panicked")),
+                None => Err(format!("part {part} did not run")),
             },
         )
         .collect()
@@ -245,16 +245,8 @@ pub(crate) fn run_block<T: VmTask>(
     };
     // The calling thread is one of the workers: only `threads - 1` pool
     // threads are woken, and the caller's caches already hold the block.
-    if threads == 1 {
-        work();
-    } else {
-        worker_pool(threads - 1)?.in_place_scope(|scope| {
-            for _ in 1..threads {
-                scope.spawn(|_| work());
-            }
-            work();
-        });
-    }
+    // `work` catches its own panics, so `fan_out` cannot fail on one.
+    fan_out(threads, |_| work())?;
 
     if let Some(message) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         std::thread::spawn(move || drop(mv));
