@@ -374,10 +374,10 @@ fn commit<S: Storage>(
         .zip(cumulative.chunks(chunk))
         .map(|work| std::sync::Mutex::new(Some(work)))
         .collect();
-    executor::fan_out(work.len(), |part| {
-        let taken = work[part].lock().map(|mut w| w.take());
-        let Ok(Some(((outputs, credits), cumulative))) = taken else {
-            return;
+    let finished = executor::fan_out(work.len(), |part| {
+        let taken = work[part].lock().ok().and_then(|mut w| w.take());
+        let Some(((outputs, credits), cumulative)) = taken else {
+            return Err(format!("commit part {part} found no work"));
         };
         for ((output, credited), cumulative) in outputs.iter_mut().zip(credits).zip(cumulative) {
             if let Ok(output) = output {
@@ -387,8 +387,13 @@ fn commit<S: Storage>(
                 output.receipt.cumulative_gas_used = *cumulative;
             }
         }
+        Ok(())
     })
     .map_err(ExecError::Internal)?;
+    finished
+        .into_iter()
+        .collect::<std::result::Result<(), String>>()
+        .map_err(ExecError::Internal)?;
     drop(work);
     Ok(outputs
         .into_iter()
