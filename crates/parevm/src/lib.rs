@@ -71,6 +71,7 @@
 
 pub mod block;
 pub mod chain;
+pub(crate) mod chunked;
 pub mod error;
 pub(crate) mod executor;
 pub mod fixtures;
@@ -165,6 +166,10 @@ pub enum Mode {
     Auto,
     /// Always Block-STM (even with one thread).
     Parallel,
+    /// Always optimistic chunks (one contiguous chunk of the block per
+    /// thread, checked afterwards; the sequential loop finishes the block
+    /// from the first conflict). Fastest on blocks without dependencies.
+    Chunked,
     /// Always the sequential loop.
     Sequential,
 }
@@ -232,31 +237,43 @@ pub fn execute_block<S: Storage>(
     config: &Config,
 ) -> Result<BlockResult> {
     let threads = config.threads.get();
-    let parallel = match config.mode {
-        Mode::Sequential => false,
-        Mode::Parallel => true,
-        Mode::Auto => {
-            // When one predicted dependency chain (a sender's nonces, or
-            // value passed from one sender to the next) is most of the
-            // block, there is little to overlap and every conflict costs
-            // an abort: run it sequentially from the start.
-            threads > 1 && input.txs.len() >= AUTO_MIN_TXS && !predict::looks_serial(&input.txs)
-        }
+    let path = match config.mode {
+        Mode::Sequential => Path::Sequential,
+        Mode::Parallel => Path::BlockStm { give_up: None },
+        Mode::Chunked => Path::Chunked,
+        Mode::Auto if threads == 1 || input.txs.len() < AUTO_MIN_TXS => Path::Sequential,
+        // When one predicted dependency chain (a sender's nonces, or value
+        // passed from one sender to the next) is most of the block, there
+        // is little to overlap and every conflict costs an abort: run it
+        // sequentially from the start.
+        Mode::Auto if predict::looks_serial(&input.txs) => Path::Sequential,
+        // Nothing predicted to depend on anything: chunks, which cost
+        // almost nothing per transaction when the prediction holds.
+        Mode::Auto if predict::looks_independent(&input.txs) => Path::Chunked,
+        // Block-STM, stopped in favour of the sequential loop when it
+        // keeps aborting.
+        Mode::Auto => Path::BlockStm {
+            give_up: Some(AUTO_GIVE_UP),
+        },
     };
-    if parallel {
-        // `auto` may stop Block-STM when it keeps aborting and finish the
-        // block sequentially; `parallel` always runs Block-STM to the end.
-        let give_up = (config.mode == Mode::Auto).then_some(AUTO_GIVE_UP);
-        execute_parallel(storage, input, threads, give_up)
-    } else {
-        sequential::execute(
+    match path {
+        Path::Sequential => sequential::execute(
             storage,
             input.spec,
             input.cfg(),
             input.block.clone(),
             &input.txs,
-        )
+        ),
+        Path::BlockStm { give_up } => execute_parallel(storage, input, threads, give_up),
+        Path::Chunked => execute_chunked(storage, input, threads),
     }
+}
+
+/// The path [`execute_block`] takes for one block.
+enum Path {
+    Sequential,
+    BlockStm { give_up: Option<executor::GiveUp> },
+    Chunked,
 }
 
 /// When `auto` gives up on Block-STM: after 32 finished executions, once
@@ -291,7 +308,45 @@ fn execute_parallel<S: Storage>(
         give_up,
     )
     .map_err(ExecError::Internal)?;
-    let mut txs = commit(storage, input, run.outputs, threads)?;
+    finish(
+        storage,
+        input,
+        run.outputs,
+        threads,
+        ExecutedBy::Parallel(threads),
+        run.incarnations.iter().sum(),
+    )
+}
+
+/// Optimistic chunks (`chunked`), then the sequential loop from the first
+/// conflict.
+fn execute_chunked<S: Storage>(
+    storage: &S,
+    input: &BlockInput,
+    threads: usize,
+) -> Result<BlockResult> {
+    let prefix = chunked::run(storage, input, threads).map_err(ExecError::Internal)?;
+    finish(
+        storage,
+        input,
+        prefix.outputs,
+        threads,
+        ExecutedBy::Chunked(threads),
+        prefix.discarded,
+    )
+}
+
+/// Commits the outputs of a parallel run (a prefix of the block, or all of
+/// it), runs the rest of the block sequentially and merges the state.
+fn finish<S: Storage>(
+    storage: &S,
+    input: &BlockInput,
+    outputs: Vec<std::result::Result<TxOutput, tx_task::TxFailure>>,
+    threads: usize,
+    executed_by: ExecutedBy,
+    reexecutions: usize,
+) -> Result<BlockResult> {
+    let mut txs = commit(storage, input, outputs, threads)?;
     let sequential_from = (txs.len() < input.txs.len()).then_some(txs.len());
     if sequential_from.is_some() {
         sequential::continue_block(
@@ -307,8 +362,8 @@ fn execute_parallel<S: Storage>(
         state: merge_parallel(&txs, threads).map_err(ExecError::Internal)?,
         txs,
         stats: ExecStats {
-            executed_by: ExecutedBy::Parallel(threads),
-            reexecutions: run.incarnations.iter().sum(),
+            executed_by,
+            reexecutions,
             sequential_from,
         },
     })

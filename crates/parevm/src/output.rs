@@ -194,6 +194,8 @@ pub enum ExecutedBy {
     Sequential,
     /// Block-STM with this many worker threads.
     Parallel(usize),
+    /// Optimistic chunks, one per thread (`Mode::Chunked`).
+    Chunked(usize),
 }
 
 /// Counters about how the block was executed; not part of the result's identity.
@@ -203,9 +205,10 @@ pub struct ExecStats {
     pub executed_by: ExecutedBy,
     /// Total executions beyond the first of each transaction.
     pub reexecutions: usize,
-    /// Set when `auto` mode started in parallel, found the block too
-    /// conflicted for Block-STM to win, and ran the transactions from this
-    /// index on sequentially (the ones below it were already final).
+    /// Set when the parallel run stopped short of the end of the block and
+    /// the transactions from this index on ran sequentially (the ones below
+    /// it were already final): `auto` found the block too conflicted for
+    /// Block-STM to win, or the chunks met a conflict here.
     pub sequential_from: Option<usize>,
 }
 

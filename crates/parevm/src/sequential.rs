@@ -23,28 +23,17 @@ use crate::storage::Storage;
 use crate::tx_task::{changes_of, receipt_of, TxFailure};
 use crate::view::AccountValue;
 
-/// Pre-block storage plus the changes of the transactions executed so far.
-pub(crate) struct OverlayDb<'a, S> {
-    storage: &'a S,
-    accounts: FxHashMap<Address, Option<AccountValue>>,
-    slots: FxHashMap<(Address, U256), U256>,
-    wiped: FxHashSet<Address>,
-    /// A storage failure met by the EIP-7610 probe, reported after the
-    /// transaction (the journal cannot return it).
-    deferred: Option<StorageError>,
+/// The changes of the transactions executed so far, by location: what a
+/// loop over the block has written on top of the pre-block storage.
+#[derive(Default)]
+pub(crate) struct Overlay {
+    pub(crate) accounts: FxHashMap<Address, Option<AccountValue>>,
+    pub(crate) slots: FxHashMap<(Address, U256), U256>,
+    /// Accounts whose pre-block storage was cleared (wiped or deleted).
+    pub(crate) wiped: FxHashSet<Address>,
 }
 
-impl<'a, S: Storage> OverlayDb<'a, S> {
-    pub(crate) fn new(storage: &'a S) -> Self {
-        Self {
-            storage,
-            accounts: FxHashMap::default(),
-            slots: FxHashMap::default(),
-            wiped: FxHashSet::default(),
-            deferred: None,
-        }
-    }
-
+impl Overlay {
     /// Applies one transaction's changes.
     pub(crate) fn commit<'c>(
         &mut self,
@@ -77,6 +66,41 @@ impl<'a, S: Storage> OverlayDb<'a, S> {
             }
         }
     }
+
+    /// The slot's value if the loop wrote it or wiped its account's storage.
+    pub(crate) fn slot(&self, address: Address, index: U256) -> Option<U256> {
+        match self.slots.get(&(address, index)) {
+            Some(value) => Some(*value),
+            None => self.wiped.contains(&address).then_some(U256::ZERO),
+        }
+    }
+}
+
+/// Pre-block storage plus the changes of the transactions executed so far.
+pub(crate) struct OverlayDb<'a, S> {
+    storage: &'a S,
+    overlay: Overlay,
+    /// A storage failure met by the EIP-7610 probe, reported after the
+    /// transaction (the journal cannot return it).
+    deferred: Option<StorageError>,
+}
+
+impl<'a, S: Storage> OverlayDb<'a, S> {
+    pub(crate) fn new(storage: &'a S) -> Self {
+        Self {
+            storage,
+            overlay: Overlay::default(),
+            deferred: None,
+        }
+    }
+
+    /// Applies one transaction's changes.
+    pub(crate) fn commit<'c>(
+        &mut self,
+        changes: impl IntoIterator<Item = (&'c Address, &'c AccountChange)>,
+    ) {
+        self.overlay.commit(changes);
+    }
 }
 
 impl<S: Storage> StorageProbe for OverlayDb<'_, S> {
@@ -84,7 +108,7 @@ impl<S: Storage> StorageProbe for OverlayDb<'_, S> {
         // A wipe or deletion earlier in the block cleared the pre-block
         // storage; storage written since belongs to an account created in
         // the block, which has a nonce or code and is refused by revm.
-        if self.wiped.contains(&address) {
+        if self.overlay.wiped.contains(&address) {
             return false;
         }
         match self.storage.has_storage(&address) {
@@ -101,7 +125,7 @@ impl<S: Storage> Database for OverlayDb<'_, S> {
     type Error = StorageError;
 
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StorageError> {
-        if let Some(value) = self.accounts.get(&address) {
+        if let Some(value) = self.overlay.accounts.get(&address) {
             // Code not cached here is fetched by `code_by_hash`.
             return Ok(value.as_ref().map(AccountValue::to_info));
         }
@@ -122,13 +146,10 @@ impl<S: Storage> Database for OverlayDb<'_, S> {
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, StorageError> {
-        if let Some(value) = self.slots.get(&(address, index)) {
-            return Ok(*value);
+        match self.overlay.slot(address, index) {
+            Some(value) => Ok(value),
+            None => self.storage.storage(&address, &index),
         }
-        if self.wiped.contains(&address) {
-            return Ok(U256::ZERO);
-        }
-        self.storage.storage(&address, &index)
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, StorageError> {

@@ -23,7 +23,7 @@ use revm::ExecuteEvm;
 
 use crate::error::{ExecError, StorageError};
 use crate::executor::{ExecOutcome, VmTask};
-use crate::journal::{mainnet_evm, Eip7610Evm};
+use crate::journal::{mainnet_evm, Eip7610Evm, StorageProbe};
 use crate::output::{account_change, TxChanges, TxOutcome, TxReceipt};
 use crate::storage::Storage;
 use crate::types::{Location, TxIdx, Version};
@@ -32,12 +32,28 @@ use crate::view::{AccountValue, EvmMemory, EvmValue, ReadSet, VersionedView, Vie
 /// The EVM type a worker reuses.
 pub(crate) type ParEvm<'a, S> = Eip7610Evm<VersionedView<'a, S>>;
 
-/// Mainnet handler that defers the beneficiary credit (see module docs).
-struct LazyBeneficiaryHandler<E>(PhantomData<E>);
+/// A database that can hand revm a stand-in for the beneficiary when the
+/// fee credit is the beneficiary's only use in a transaction.
+pub(crate) trait LazyBeneficiary {
+    /// Called just before revm credits the fee to the beneficiary.
+    fn entering_reward(&mut self);
+}
 
-impl<'a, S: Storage> Handler for LazyBeneficiaryHandler<ParEvm<'a, S>> {
-    type Evm = ParEvm<'a, S>;
-    type Error = EVMError<ViewError>;
+/// Mainnet handler that defers the beneficiary credit (see module docs).
+pub(crate) struct LazyBeneficiaryHandler<E>(PhantomData<E>);
+
+impl<E> LazyBeneficiaryHandler<E> {
+    pub(crate) fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+impl<DB> Handler for LazyBeneficiaryHandler<Eip7610Evm<DB>>
+where
+    DB: revm::Database + StorageProbe + LazyBeneficiary,
+{
+    type Evm = Eip7610Evm<DB>;
+    type Error = EVMError<DB::Error>;
     type HaltReason = HaltReason;
 
     fn reward_beneficiary(
@@ -45,7 +61,7 @@ impl<'a, S: Storage> Handler for LazyBeneficiaryHandler<ParEvm<'a, S>> {
         evm: &mut Self::Evm,
         exec_result: &mut FrameResult,
     ) -> Result<(), Self::Error> {
-        evm.ctx().journaled_state.database().in_reward = true;
+        evm.ctx().journaled_state.database().entering_reward();
         post_execution::reward_beneficiary(evm.ctx(), exec_result.gas()).map_err(From::from)
     }
 }
@@ -163,7 +179,7 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
     fn execute(&self, evm: &mut ParEvm<'_, S>, version: Version) -> ExecOutcome<Self> {
         evm.ctx.journaled_state.database().reset(version.tx);
         evm.ctx.set_tx(self.txs[version.tx].clone());
-        let result = LazyBeneficiaryHandler(PhantomData).run(evm);
+        let result = LazyBeneficiaryHandler::new().run(evm);
         let mut state = evm.finalize();
         let view = evm.ctx.journaled_state.database();
         let reads = std::mem::take(&mut view.reads);

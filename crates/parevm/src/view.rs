@@ -30,6 +30,7 @@ use crate::journal::StorageProbe;
 use crate::mv_memory::{Entry, MvMemory};
 use crate::output::AccountState;
 use crate::storage::Storage;
+use crate::tx_task::LazyBeneficiary;
 use crate::types::{Incarnation, Location, TxIdx};
 
 /// Account data as stored in mv-memory. Equality ignores the code bytes
@@ -384,6 +385,12 @@ impl<'a, S: Storage> VersionedView<'a, S> {
         self.in_reward = false;
         self.lazy_beneficiary = false;
         self.deferred = None;
+    }
+}
+
+impl<S: Storage> LazyBeneficiary for VersionedView<'_, S> {
+    fn entering_reward(&mut self) {
+        self.in_reward = true;
     }
 }
 

@@ -70,10 +70,10 @@ pub(crate) struct Args {
     /// Also draw the speedups into this file (`.svg` or `.png`).
     #[arg(long)]
     plot: Option<PathBuf>,
-    /// The parallel side's mode: `auto` (the library's default: Block-STM
-    /// unless the block is too small or too serial, and a switch to the
-    /// sequential loop when Block-STM keeps aborting) or `parallel` (always
-    /// Block-STM to the end, to measure the engine itself).
+    /// The parallel side's mode: `auto` (the library's default: optimistic
+    /// chunks, Block-STM or the sequential loop, chosen per block),
+    /// `parallel` (always Block-STM to the end, to measure the engine
+    /// itself) or `chunked` (always optimistic chunks).
     #[arg(long, value_enum, default_value_t = ParallelMode::Auto)]
     mode: ParallelMode,
     /// Mainnet fixture folders (a folder of block folders), for the suite and
@@ -90,6 +90,26 @@ enum ParallelMode {
     Parallel,
     /// The library default (`Mode::Auto`), which may run sequentially.
     Auto,
+    /// Always optimistic chunks (`Mode::Chunked`).
+    Chunked,
+}
+
+impl ParallelMode {
+    fn mode(self) -> Mode {
+        match self {
+            Self::Parallel => Mode::Parallel,
+            Self::Auto => Mode::Auto,
+            Self::Chunked => Mode::Chunked,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Parallel => "parallel",
+            Self::Auto => "auto",
+            Self::Chunked => "chunked",
+        }
+    }
 }
 
 /// One measured (case, thread count).
@@ -121,9 +141,10 @@ pub(crate) struct Row {
     pub(crate) reexecutions_total: f64,
     /// Every parallel run produced exactly the sequential result.
     pub(crate) identical: bool,
-    /// What the parallel side ran in its last repetition: `parallel`,
-    /// `sequential` (auto chose it up front) or `parallel+sequential@N`
-    /// (auto switched to the sequential loop at transaction N).
+    /// What the parallel side ran in its last repetition: `parallel`
+    /// (Block-STM), `chunked` (optimistic chunks), `sequential` (auto chose
+    /// it up front), or either parallel path followed by `+sequential@N`
+    /// (the sequential loop ran from transaction N on).
     pub(crate) path: String,
 }
 
@@ -400,12 +421,12 @@ fn measure(
     case: &Case,
     threads: usize,
     reps: usize,
-    auto: bool,
+    mode: ParallelMode,
     progress: &ProgressBar,
 ) -> anyhow::Result<Row> {
     let seq_cfg = Config::sequential();
     let par_cfg = Config {
-        mode: if auto { Mode::Auto } else { Mode::Parallel },
+        mode: mode.mode(),
         ..Config::parallel(threads)
     };
     let run = |cfg: &Config| -> anyhow::Result<(BlockResult, f64)> {
@@ -446,6 +467,8 @@ fn measure(
             (ExecutedBy::Sequential, _) => "sequential".to_owned(),
             (ExecutedBy::Parallel(_), None) => "parallel".to_owned(),
             (ExecutedBy::Parallel(_), Some(at)) => format!("parallel+sequential@{at}"),
+            (ExecutedBy::Chunked(_), None) => "chunked".to_owned(),
+            (ExecutedBy::Chunked(_), Some(at)) => format!("chunked+sequential@{at}"),
         };
         check(&par);
     }
@@ -618,10 +641,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.json {
         println!(
             "parevm bench: {reps} reps per path after a warm-up, threads {threads:?} ({} mode), available parallelism {}",
-            match args.mode {
-                ParallelMode::Parallel => "parallel",
-                ParallelMode::Auto => "auto",
-            },
+            args.mode.name(),
             default_threads()
         );
         println!("{}", header());
@@ -647,7 +667,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         progress.set_message(name.clone());
         for &t in &threads {
-            let row = match measure(&case, t, reps, args.mode == ParallelMode::Auto, &progress) {
+            let row = match measure(&case, t, reps, args.mode, &progress) {
                 Ok(row) => row,
                 Err(error) if case.block.is_some() => {
                     progress.suspend(|| eprintln!("skipped {name}: {error:#}"));

@@ -41,12 +41,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let (storage, input) = random_block(seed, &params);
         let sequential = execute_block(&storage, &input, &Config::sequential());
-        // Every other block runs in `auto` mode, which may leave Block-STM
-        // half-way and finish sequentially.
-        let mode = if seed.is_multiple_of(2) {
-            Mode::Parallel
-        } else {
-            Mode::Auto
+        // Blocks rotate through the parallel modes: Block-STM to the end,
+        // optimistic chunks, and `auto` (which may leave either half-way
+        // and finish sequentially).
+        let mode = match seed % 3 {
+            0 => Mode::Parallel,
+            1 => Mode::Chunked,
+            _ => Mode::Auto,
         };
         for &t in &threads {
             let config = Config {

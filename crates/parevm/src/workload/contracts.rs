@@ -24,7 +24,7 @@ pub const ROUTER: Address = Address::new([
 ]);
 /// The hot account: the recipient of "hot" transfers.
 pub const HOT_ACCOUNT: Address = Address::new([
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07, 0, 0, 0, 0,
+    0x07, 0x07, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x07,
 ]);
 /// The block's fee recipient.
 pub const BENEFICIARY: Address = Address::new([
@@ -33,17 +33,27 @@ pub const BENEFICIARY: Address = Address::new([
 
 /// Externally owned account number `i`.
 pub fn account(i: u64) -> Address {
-    Address::left_padding_from(&(0x1_0000_0000u64 + i).to_be_bytes())
+    numbered(0xacc0, i)
 }
 
 /// AMM pair number `i` (pair 0 is the hot pool).
 pub fn pair(i: u64) -> Address {
-    Address::left_padding_from(&(0xa11_0000_0000u64 + i).to_be_bytes())
+    numbered(0xa11a, i)
 }
 
 /// Lending pool number `i` (pool 0 is the hot pool).
 pub fn lending_pool(i: u64) -> Address {
-    Address::left_padding_from(&(0xb22_0000_0000u64 + i).to_be_bytes())
+    numbered(0xb22b, i)
+}
+
+/// `prefix`, zeros, then `i`: its high bytes are set like those of a real
+/// (hash-derived) address, so that in calldata it is told apart from an
+/// amount (see `predict`).
+fn numbered(prefix: u16, i: u64) -> Address {
+    let mut bytes = [0u8; 20];
+    bytes[..2].copy_from_slice(&prefix.to_be_bytes());
+    bytes[12..].copy_from_slice(&i.to_be_bytes());
+    Address::new(bytes)
 }
 
 /// Storage slots of `Token` (and of the LP share of `Pair`).

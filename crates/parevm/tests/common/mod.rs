@@ -5,7 +5,7 @@ use alloy_primitives::{Address, Bytes, U256};
 use parevm::revm::context::{BlockEnv, TxEnv};
 use parevm::revm::primitives::hardfork::SpecId;
 use parevm::revm::primitives::TxKind;
-use parevm::{execute_block, BlockInput, BlockResult, Config, ExecError, Storage};
+use parevm::{execute_block, BlockInput, BlockResult, Config, ExecError, Mode, Storage};
 
 /// Thread counts every differential check runs at.
 pub const THREADS: [usize; 5] = [1, 2, 4, 8, 16];
@@ -69,20 +69,34 @@ pub fn input(spec: SpecId, beneficiary: Address, txs: Vec<TxEnv>) -> BlockInput 
     }
 }
 
-/// Executes sequentially and in parallel at every thread count; asserts the
-/// results (or errors) are identical and returns the sequential one.
+/// Executes sequentially, and with Block-STM and optimistic chunks at every
+/// thread count; asserts the results (or errors) are identical and returns
+/// the sequential one.
 pub fn check<S: Storage>(storage: &S, input: &BlockInput) -> Result<BlockResult, ExecError> {
     let sequential = execute_block(storage, input, &Config::sequential());
-    for threads in THREADS {
-        let parallel = execute_block(storage, input, &Config::parallel(threads));
+    let configs = THREADS.into_iter().flat_map(|threads| {
+        [Mode::Parallel, Mode::Chunked].map(|mode| Config {
+            mode,
+            ..Config::parallel(threads)
+        })
+    });
+    for config in configs {
+        let threads = config.threads;
+        let parallel = execute_block(storage, input, &config);
         match (&sequential, &parallel) {
             (Ok(s), Ok(p)) => {
                 if let Some(diff) = s.first_difference(p) {
-                    panic!("{:?} at {threads} threads: {diff}", input.spec);
+                    panic!(
+                        "{:?} {:?} at {threads} threads: {diff}",
+                        input.spec, config.mode
+                    );
                 }
             }
-            (Err(s), Err(p)) => assert_eq!(s, p, "threads {threads}"),
-            (s, p) => panic!("threads {threads}: sequential {s:?} vs parallel {p:?}"),
+            (Err(s), Err(p)) => assert_eq!(s, p, "{:?} threads {threads}", config.mode),
+            (s, p) => panic!(
+                "{:?} threads {threads}: sequential {s:?} vs parallel {p:?}",
+                config.mode
+            ),
         }
     }
     sequential

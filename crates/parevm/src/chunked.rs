@@ -1,0 +1,438 @@
+//! Optimistic chunks: the cheap parallel path for blocks whose transactions
+//! do not touch each other's state.
+//!
+//! The block is cut into one contiguous chunk per thread. Every chunk runs
+//! like the sequential loop, on its own overlay over the *pre-block*
+//! storage, as if the chunks before it had written nothing; it logs each
+//! read that reached the pre-block storage (an account, a slot, a storage
+//! probe) with the transaction that made it. Then the guess is checked:
+//!
+//! ```text
+//!  chunk 0          chunk 1              chunk 2
+//!  [tx0 .. tx9]     [tx10 .. tx19]       [tx20 .. tx29]
+//!  exact: its       exact up to its      exact up to its first read of
+//!  base is the      first read of a      something chunks 0 or 1 wrote,
+//!  pre-block state  location chunk 0     if chunks 0 and 1 are exact
+//!                   wrote
+//! ```
+//!
+//! Why this is exact: a transaction reads, for each location, the newest
+//! write below it. In chunk `c`, a read served by the chunk's own overlay
+//! is the newest write below it also in the whole block; a read that went
+//! to the pre-block storage is right unless an earlier chunk wrote the
+//! location. So the transactions of chunk `c` before its first such read
+//! computed exactly what the sequential loop computes, provided the
+//! earlier chunks are exact in full. The longest prefix of the block that
+//! passes is kept; the rest is left to the caller (it runs the
+//! sequential loop on top of the prefix).
+//!
+//! A location written earlier in the same chunk is never logged: the read
+//! that loaded it from the pre-block storage the first time, by the first
+//! transaction of the chunk to touch it, is the one that decides.
+//!
+//! Compared with Block-STM there is no multi-version memory, no scheduler
+//! and no validation per transaction: a transaction costs what it costs in
+//! the sequential loop plus one vector push per pre-block read, and the
+//! check is one hash lookup per logged read. The price is all-or-nothing:
+//! one early conflict throws away the rest of a chunk. `auto` mode uses it
+//! only on blocks predicted free of dependencies.
+//!
+//! The beneficiary is handled like in Block-STM: a fee credit that is the
+//! only use of the beneficiary in a transaction becomes a delta, summed in
+//! the chunk and applied when a later transaction of the chunk reads the
+//! beneficiary (which also logs a pre-block read of it: any credit in an
+//! earlier chunk makes that a conflict).
+
+use alloy_primitives::{Address, B256, U256};
+use revm::bytecode::Bytecode;
+use revm::context::TxEnv;
+use revm::context_interface::result::EVMError;
+use revm::context_interface::ContextSetters;
+use revm::database_interface::Database;
+use revm::handler::Handler;
+use revm::primitives::hardfork::SpecId;
+use revm::primitives::KECCAK_EMPTY;
+use revm::state::AccountInfo;
+use revm::ExecuteEvm;
+
+use crate::error::StorageError;
+use crate::executor;
+use crate::journal::{mainnet_evm, StorageProbe};
+use crate::sequential::Overlay;
+use crate::storage::Storage;
+use crate::tx_task::{
+    changes_of, receipt_of, LazyBeneficiary, LazyBeneficiaryHandler, TxFailure, TxOutput,
+};
+use crate::view::{apply_delta, storage_account};
+use crate::BlockInput;
+
+/// A read that reached the pre-block storage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BaseRead {
+    /// Balance, nonce and code of an account.
+    Account(Address),
+    /// One storage slot.
+    Slot(Address, U256),
+    /// Whether the account has pre-block storage (the EIP-7610 probe).
+    HasStorage(Address),
+}
+
+/// revm's database for the transactions of one chunk.
+struct ChunkDb<'a, S> {
+    storage: &'a S,
+    spec: SpecId,
+    beneficiary: Address,
+    /// What the chunk's transactions wrote so far.
+    overlay: Overlay,
+    /// Fee credits to the beneficiary since the chunk last wrote it
+    /// outright (`None`: none; a zero credit still touches the account).
+    pending: Option<U256>,
+    /// The chunk credited or wrote the beneficiary.
+    touched_beneficiary: bool,
+    /// Pre-block reads, with the chunk-relative transaction that made them.
+    reads: Vec<(BaseRead, usize)>,
+    /// The executing transaction, relative to the chunk's start.
+    tx: usize,
+    /// revm is about to credit the fee.
+    in_reward: bool,
+    /// The beneficiary was loaded by this transaction before the credit.
+    beneficiary_loaded: bool,
+    /// The credit went to a stand-in: it is a delta.
+    lazy_beneficiary: bool,
+    /// A failure the EIP-7610 probe could not return.
+    deferred: Option<StorageError>,
+}
+
+impl<'a, S: Storage> ChunkDb<'a, S> {
+    fn new(storage: &'a S, spec: SpecId, beneficiary: Address) -> Self {
+        Self {
+            storage,
+            spec,
+            beneficiary,
+            overlay: Overlay::default(),
+            pending: None,
+            touched_beneficiary: false,
+            reads: Vec::new(),
+            tx: 0,
+            in_reward: false,
+            beneficiary_loaded: false,
+            lazy_beneficiary: false,
+            deferred: None,
+        }
+    }
+
+    fn start(&mut self, tx: usize) {
+        self.tx = tx;
+        self.in_reward = false;
+        self.beneficiary_loaded = false;
+        self.lazy_beneficiary = false;
+    }
+
+    /// The beneficiary as this transaction sees it: the chunk's last write
+    /// of it or the pre-block account, plus the credits since.
+    fn beneficiary_value(&mut self) -> Result<Option<AccountInfo>, StorageError> {
+        let address = self.beneficiary;
+        let base = match self.overlay.accounts.get(&address) {
+            Some(value) => value.clone(),
+            None => {
+                self.reads.push((BaseRead::Account(address), self.tx));
+                storage_account(self.storage, &address).map_err(|e| match e {
+                    crate::view::ViewError::Storage(e) => e,
+                    other => StorageError::new(other.to_string()),
+                })?
+            }
+        };
+        let value = match self.pending {
+            Some(delta) => apply_delta(base, delta, self.spec),
+            None => base,
+        };
+        Ok(value.as_ref().map(|v| v.to_info()))
+    }
+
+    /// Whether this chunk left `read`'s location different from the
+    /// pre-block storage, so that a later chunk's pre-block read of it is
+    /// stale. Transactions also report accounts they only touched, so an
+    /// account (or slot) the chunk holds is compared with the pre-block
+    /// value; that costs a storage read, but only for locations two chunks
+    /// share. A failing storage read counts as a change.
+    fn changed(&self, read: &BaseRead) -> bool {
+        match read {
+            BaseRead::Account(address) => {
+                (*address == self.beneficiary && self.touched_beneficiary)
+                    || self.account_changed(address)
+            }
+            BaseRead::Slot(address, slot) => {
+                self.overlay.wiped.contains(address)
+                    || self
+                        .overlay
+                        .slots
+                        .get(&(*address, *slot))
+                        .is_some_and(|value| {
+                            !self
+                                .storage
+                                .storage(address, slot)
+                                .is_ok_and(|before| before == *value)
+                        })
+            }
+            BaseRead::HasStorage(address) => {
+                self.overlay.wiped.contains(address) || self.account_changed(address)
+            }
+        }
+    }
+
+    fn account_changed(&self, address: &Address) -> bool {
+        let Some(after) = self.overlay.accounts.get(address) else {
+            return false;
+        };
+        let before = match self.storage.account(address) {
+            Ok(before) => before,
+            Err(_) => return true,
+        };
+        let code_hash = |hash: B256| if hash.is_zero() { KECCAK_EMPTY } else { hash };
+        match (before, after) {
+            (None, None) => false,
+            (Some(before), Some(after)) => {
+                before.balance != after.balance
+                    || before.nonce != after.nonce
+                    || code_hash(before.code_hash) != after.code_hash
+            }
+            _ => true,
+        }
+    }
+}
+
+impl<S: Storage> LazyBeneficiary for ChunkDb<'_, S> {
+    fn entering_reward(&mut self) {
+        self.in_reward = true;
+    }
+}
+
+impl<S: Storage> StorageProbe for ChunkDb<'_, S> {
+    fn has_storage(&mut self, address: Address) -> bool {
+        if self.overlay.wiped.contains(&address) {
+            return false;
+        }
+        self.reads.push((BaseRead::HasStorage(address), self.tx));
+        match self.storage.has_storage(&address) {
+            Ok(has) => has,
+            Err(e) => {
+                self.deferred.get_or_insert(e);
+                true
+            }
+        }
+    }
+}
+
+impl<S: Storage> Database for ChunkDb<'_, S> {
+    type Error = StorageError;
+
+    fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StorageError> {
+        if address == self.beneficiary {
+            if self.in_reward && !self.beneficiary_loaded {
+                // The fee credit is the beneficiary's only use: credit a
+                // zero-balance stand-in and keep what revm adds as a delta.
+                self.lazy_beneficiary = true;
+                return Ok(Some(AccountInfo::default()));
+            }
+            self.beneficiary_loaded = true;
+            return self.beneficiary_value();
+        }
+        if let Some(value) = self.overlay.accounts.get(&address) {
+            return Ok(value.as_ref().map(|v| v.to_info()));
+        }
+        self.reads.push((BaseRead::Account(address), self.tx));
+        Ok(self.storage.account(&address)?.map(|basic| AccountInfo {
+            balance: basic.balance,
+            nonce: basic.nonce,
+            code_hash: basic.code_hash,
+            code: None,
+            ..Default::default()
+        }))
+    }
+
+    fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StorageError> {
+        if code_hash == KECCAK_EMPTY {
+            return Ok(Bytecode::default());
+        }
+        self.storage.code_by_hash(&code_hash)
+    }
+
+    fn storage(&mut self, address: Address, index: U256) -> Result<U256, StorageError> {
+        if let Some(value) = self.overlay.slot(address, index) {
+            return Ok(value);
+        }
+        self.reads.push((BaseRead::Slot(address, index), self.tx));
+        self.storage.storage(&address, &index)
+    }
+
+    fn block_hash(&mut self, number: u64) -> Result<B256, StorageError> {
+        self.storage.block_hash(number)
+    }
+}
+
+/// What one chunk produced.
+struct ChunkRun<'a, S> {
+    /// First transaction of the chunk (block index).
+    start: usize,
+    /// One output per executed transaction; a failure ends the chunk.
+    outputs: Vec<Result<TxOutput, TxFailure>>,
+    db: ChunkDb<'a, S>,
+}
+
+/// Runs `txs` (block indices `start..`) as one chunk.
+fn run_chunk<'a, S: Storage>(
+    storage: &'a S,
+    input: &BlockInput,
+    start: usize,
+    txs: &[TxEnv],
+) -> ChunkRun<'a, S> {
+    let beneficiary = input.block.beneficiary;
+    let db = ChunkDb::new(storage, input.spec, beneficiary);
+    let mut evm = mainnet_evm(db, input.block.clone(), input.cfg());
+    let mut outputs = Vec::with_capacity(txs.len());
+    for (offset, tx) in txs.iter().enumerate() {
+        evm.ctx.journaled_state.database().start(offset);
+        evm.ctx.set_tx(tx.clone());
+        let result = LazyBeneficiaryHandler::new().run(&mut evm);
+        let mut state = evm.finalize();
+        let db = evm.ctx.journaled_state.database();
+        let result = match db.deferred.take() {
+            Some(error) => Err(EVMError::Database(error)),
+            None => result,
+        };
+        let result = match result {
+            Ok(result) => result,
+            Err(error) => {
+                outputs.push(Err(TxFailure::from_evm(error, TxFailure::Storage)));
+                break;
+            }
+        };
+        let beneficiary_delta = if db.lazy_beneficiary {
+            state.remove(&beneficiary).map(|a| a.info.balance)
+        } else {
+            None
+        };
+        let changes = changes_of(&state, input.spec);
+        let beneficiary_written = changes.get(&beneficiary).is_some();
+        if let Some(delta) = beneficiary_delta {
+            db.pending = Some(db.pending.unwrap_or_default().saturating_add(delta));
+            db.touched_beneficiary = true;
+        }
+        if beneficiary_written {
+            // The transaction read the credits so far; its write holds them.
+            db.pending = None;
+            db.touched_beneficiary = true;
+        }
+        db.overlay.commit(&changes);
+        outputs.push(Ok(TxOutput {
+            receipt: receipt_of(result),
+            changes,
+            beneficiary_delta,
+            beneficiary_written,
+        }));
+    }
+    let db = std::mem::replace(
+        evm.ctx.journaled_state.database(),
+        ChunkDb::new(storage, input.spec, beneficiary),
+    );
+    ChunkRun { start, outputs, db }
+}
+
+/// Chunk boundaries: `parts` contiguous ranges of about equal gas limit.
+fn boundaries(txs: &[TxEnv], parts: usize) -> Vec<usize> {
+    let total: u128 = txs.iter().map(|tx| u128::from(tx.gas_limit.max(1))).sum();
+    let mut bounds = vec![0];
+    let mut sum = 0u128;
+    for (i, tx) in txs.iter().enumerate() {
+        sum += u128::from(tx.gas_limit.max(1));
+        let part = bounds.len() as u128;
+        if bounds.len() < parts && sum * parts as u128 >= total * part && i + 1 < txs.len() {
+            bounds.push(i + 1);
+        }
+    }
+    bounds.push(txs.len());
+    bounds.dedup();
+    bounds
+}
+
+/// The outcome of the chunked run: the outputs of the longest exact prefix
+/// of the block (a failure, if any, is the last one).
+pub(crate) struct ChunkedPrefix {
+    pub(crate) outputs: Vec<Result<TxOutput, TxFailure>>,
+    /// Executions thrown away: the transactions after the prefix that
+    /// the chunks had run.
+    pub(crate) discarded: usize,
+}
+
+/// Runs the block as `threads` optimistic chunks and returns the outputs of
+/// the longest prefix that the check proves exact (module docs).
+///
+/// # Errors
+/// A panic in a chunk or in the check (a bug), as a message.
+pub(crate) fn run<S: Storage + Sync>(
+    storage: &S,
+    input: &BlockInput,
+    threads: usize,
+) -> Result<ChunkedPrefix, String> {
+    let bounds = boundaries(&input.txs, threads.max(1));
+    let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+    let runs = executor::fan_out(ranges.len(), |part| {
+        let (start, end) = ranges[part];
+        run_chunk(storage, input, start, &input.txs[start..end])
+    })?;
+    // The first conflicting read of each chunk against the chunks before it,
+    // checked on all threads at once.
+    let conflicts = executor::fan_out(runs.len(), |part| {
+        let run = &runs[part];
+        run.db
+            .reads
+            .iter()
+            .find(|(read, _)| runs[..part].iter().any(|earlier| earlier.db.changed(read)))
+            .map(|(_, tx)| *tx)
+    })?;
+    let executed: usize = runs.iter().map(|run| run.outputs.len()).sum();
+    let mut outputs = Vec::with_capacity(input.txs.len());
+    for ((run, conflict), (start, end)) in runs.into_iter().zip(conflicts).zip(ranges) {
+        if run.start != start {
+            return Err(format!(
+                "chunk starting at {} checked as {start}",
+                run.start
+            ));
+        }
+        let exact = conflict.unwrap_or(run.outputs.len());
+        let complete = exact == end - start;
+        outputs.extend(run.outputs.into_iter().take(exact));
+        if !complete || matches!(outputs.last(), Some(Err(_))) {
+            break;
+        }
+    }
+    Ok(ChunkedPrefix {
+        discarded: executed - outputs.len(),
+        outputs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tx(gas_limit: u64) -> TxEnv {
+        TxEnv {
+            gas_limit,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn boundaries_split_by_gas_and_cover_the_block() {
+        let txs: Vec<TxEnv> = [100, 100, 100, 100].map(tx).into();
+        assert_eq!(boundaries(&txs, 2), vec![0, 2, 4]);
+        let txs: Vec<TxEnv> = [300, 100, 100, 100].map(tx).into();
+        assert_eq!(boundaries(&txs, 2), vec![0, 1, 4]);
+        assert_eq!(boundaries(&txs, 1), vec![0, 4]);
+        // More parts than transactions: one transaction per part.
+        let txs: Vec<TxEnv> = [1, 1].map(tx).into();
+        assert_eq!(boundaries(&txs, 8), vec![0, 1, 2]);
+        assert_eq!(boundaries(&[], 4), vec![0]);
+    }
+}
