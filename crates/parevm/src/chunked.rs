@@ -55,6 +55,8 @@ use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
 use revm::ExecuteEvm;
 
+use std::sync::{Arc, Mutex};
+
 use crate::error::StorageError;
 use crate::executor;
 use crate::journal::{mainnet_evm, StorageProbe};
@@ -270,28 +272,94 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
     }
 }
 
+/// A chunk being executed: the range it still owns. Its owner claims one
+/// transaction at a time from the front; an idle thread may take the back
+/// half (see [`steal`]).
+struct Chunk {
+    start: usize,
+    /// `(next, end)`: the next transaction to claim and the end of the range.
+    claim: Mutex<(usize, usize)>,
+}
+
+impl Chunk {
+    fn new(start: usize, end: usize) -> Self {
+        Self {
+            start,
+            claim: Mutex::new((start, end)),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (usize, usize)> {
+        self.claim.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The next transaction of the range, if any is left.
+    fn claim_next(&self) -> Option<usize> {
+        let mut claim = self.lock();
+        let (next, end) = *claim;
+        (next < end).then(|| {
+            claim.0 += 1;
+            next
+        })
+    }
+
+    /// Gives up the rest of the range (after a failure).
+    fn close(&self) {
+        let mut claim = self.lock();
+        claim.1 = claim.0;
+    }
+}
+
+/// Below this many unclaimed transactions a chunk is not split: each chunk
+/// costs a check against every chunk before it.
+const MIN_STEAL: usize = 8;
+
+/// Takes the back half of the chunk with the most unclaimed transactions,
+/// as a new chunk, or `None` when no chunk has enough left.
+fn steal(chunks: &Mutex<Vec<Arc<Chunk>>>) -> Option<Arc<Chunk>> {
+    let mut chunks = chunks.lock().unwrap_or_else(|p| p.into_inner());
+    let mut claim = chunks
+        .iter()
+        .map(|chunk| chunk.lock())
+        .max_by_key(|claim| claim.1.saturating_sub(claim.0))?;
+    let left = claim.1.saturating_sub(claim.0);
+    if left < MIN_STEAL {
+        return None;
+    }
+    let middle = claim.0 + left / 2;
+    let stolen = Arc::new(Chunk::new(middle, claim.1));
+    claim.1 = middle;
+    drop(claim);
+    chunks.push(Arc::clone(&stolen));
+    Some(stolen)
+}
+
 /// What one chunk produced.
 struct ChunkRun<'a, S> {
     /// First transaction of the chunk (block index).
     start: usize,
+    /// End of the range the chunk kept (others may have taken the rest).
+    end: usize,
     /// One output per executed transaction; a failure ends the chunk.
     outputs: Vec<Result<TxOutput, TxFailure>>,
     db: ChunkDb<'a, S>,
 }
 
-/// Runs `txs` (block indices `start..`) as one chunk.
-fn run_chunk<'a, S: Storage>(
-    storage: &'a S,
-    input: &BlockInput,
-    start: usize,
-    txs: &[TxEnv],
-) -> ChunkRun<'a, S> {
+/// Runs one chunk: claims and executes its transactions in order until its
+/// range is exhausted or one fails.
+fn run_chunk<'a, S: Storage>(storage: &'a S, input: &BlockInput, chunk: &Chunk) -> ChunkRun<'a, S> {
     let beneficiary = input.block.beneficiary;
     let db = ChunkDb::new(storage, input.spec, beneficiary);
     let mut evm = mainnet_evm(db, input.block.clone(), input.cfg());
-    let mut outputs = Vec::with_capacity(txs.len());
-    for (offset, tx) in txs.iter().enumerate() {
-        evm.ctx.journaled_state.database().start(offset);
+    let mut outputs = Vec::new();
+    while let Some(index) = chunk.claim_next() {
+        let Some(tx) = input.txs.get(index) else {
+            break;
+        };
+        evm.ctx
+            .journaled_state
+            .database()
+            .start(index - chunk.start);
         evm.ctx.set_tx(tx.clone());
         let result = LazyBeneficiaryHandler::new().run(&mut evm);
         let mut state = evm.finalize();
@@ -304,6 +372,7 @@ fn run_chunk<'a, S: Storage>(
             Ok(result) => result,
             Err(error) => {
                 outputs.push(Err(TxFailure::from_evm(error, TxFailure::Storage)));
+                chunk.close();
                 break;
             }
         };
@@ -335,7 +404,12 @@ fn run_chunk<'a, S: Storage>(
         evm.ctx.journaled_state.database(),
         ChunkDb::new(storage, input.spec, beneficiary),
     );
-    ChunkRun { start, outputs, db }
+    ChunkRun {
+        start: chunk.start,
+        end: chunk.lock().1,
+        outputs,
+        db,
+    }
 }
 
 /// Chunk boundaries: `parts` contiguous ranges of about equal gas limit.
@@ -364,47 +438,84 @@ pub(crate) struct ChunkedPrefix {
     pub(crate) discarded: usize,
 }
 
-/// Runs the block as `threads` optimistic chunks and returns the outputs of
-/// the longest prefix that the check proves exact (module docs).
+/// Runs the block as optimistic chunks on `threads` threads and returns the
+/// outputs of the longest prefix that the check proves exact (module docs).
+///
+/// Each thread starts with one chunk of about equal gas limit; a thread
+/// that finishes early splits the chunk with the most work left and runs
+/// its back half, so that gas limits that misjudge the work do not leave a
+/// thread idle.
 ///
 /// # Errors
-/// A panic in a chunk or in the check (a bug), as a message.
+/// A panic in a chunk or in the check (a bug), or chunks that do not cover
+/// the block, as a message.
 pub(crate) fn run<S: Storage + Sync>(
     storage: &S,
     input: &BlockInput,
     threads: usize,
 ) -> Result<ChunkedPrefix, String> {
     let bounds = boundaries(&input.txs, threads.max(1));
-    let ranges: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-    let runs = executor::fan_out(ranges.len(), |part| {
-        let (start, end) = ranges[part];
-        run_chunk(storage, input, start, &input.txs[start..end])
+    let chunks: Mutex<Vec<Arc<Chunk>>> = Mutex::new(
+        bounds
+            .windows(2)
+            .map(|w| Arc::new(Chunk::new(w[0], w[1])))
+            .collect(),
+    );
+    let initial: Vec<Arc<Chunk>> = chunks.lock().map_err(|e| e.to_string())?.clone();
+    let per_thread = executor::fan_out(initial.len(), |part| {
+        let mut runs = vec![run_chunk(storage, input, &initial[part])];
+        while let Some(chunk) = steal(&chunks) {
+            runs.push(run_chunk(storage, input, &chunk));
+        }
+        runs
     })?;
+    let mut runs: Vec<ChunkRun<'_, S>> = per_thread.into_iter().flatten().collect();
+    runs.sort_by_key(|run| run.start);
     // The first conflicting read of each chunk against the chunks before it,
-    // checked on all threads at once.
-    let conflicts = executor::fan_out(runs.len(), |part| {
-        let run = &runs[part];
-        run.db
-            .reads
-            .iter()
-            .find(|(read, _)| runs[..part].iter().any(|earlier| earlier.db.changed(read)))
-            .map(|(_, tx)| *tx)
+    // checked on all threads at once (chunks dealt out round-robin).
+    let parts = threads.clamp(1, runs.len().max(1));
+    let checked = executor::fan_out(parts, |part| {
+        (part..runs.len())
+            .step_by(parts)
+            .map(|c| {
+                let conflict = runs[c]
+                    .db
+                    .reads
+                    .iter()
+                    .find(|(read, _)| runs[..c].iter().any(|earlier| earlier.db.changed(read)))
+                    .map(|(_, tx)| *tx);
+                (c, conflict)
+            })
+            .collect::<Vec<_>>()
     })?;
+    let mut conflicts = vec![None; runs.len()];
+    for (c, conflict) in checked.into_iter().flatten() {
+        conflicts[c] = conflict;
+    }
     let executed: usize = runs.iter().map(|run| run.outputs.len()).sum();
     let mut outputs = Vec::with_capacity(input.txs.len());
-    for ((run, conflict), (start, end)) in runs.into_iter().zip(conflicts).zip(ranges) {
-        if run.start != start {
+    let mut covered = 0;
+    for (run, conflict) in runs.into_iter().zip(conflicts) {
+        if run.start != covered {
             return Err(format!(
-                "chunk starting at {} checked as {start}",
+                "chunk starting at {} follows transactions up to {covered}",
                 run.start
             ));
         }
         let exact = conflict.unwrap_or(run.outputs.len());
-        let complete = exact == end - start;
+        let complete = exact == run.end - run.start;
         outputs.extend(run.outputs.into_iter().take(exact));
         if !complete || matches!(outputs.last(), Some(Err(_))) {
+            covered = input.txs.len();
             break;
         }
+        covered = run.end;
+    }
+    if covered != input.txs.len() {
+        return Err(format!(
+            "chunks cover {covered} of {} transactions",
+            input.txs.len()
+        ));
     }
     Ok(ChunkedPrefix {
         discarded: executed - outputs.len(),
@@ -421,6 +532,44 @@ mod tests {
             gas_limit,
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn stealing_takes_the_back_half_of_the_largest_remainder() {
+        let chunks = Mutex::new(vec![
+            Arc::new(Chunk::new(0, 50)),
+            Arc::new(Chunk::new(50, 100)),
+        ]);
+        let first = Arc::clone(&chunks.lock().expect("registry")[0]);
+        let second = Arc::clone(&chunks.lock().expect("registry")[1]);
+        // The first chunk has claimed 40 transactions, the second 10.
+        for _ in 0..40 {
+            first.claim_next();
+        }
+        for _ in 0..10 {
+            second.claim_next();
+        }
+        let stolen = steal(&chunks).expect("40 left in the second chunk");
+        assert_eq!((stolen.start, *stolen.lock()), (80, (80, 100)));
+        assert_eq!(*second.lock(), (60, 80));
+        // Now: 10 left in the first, 20 in the second, 20 in the stolen one.
+        let again = steal(&chunks).expect("20 left");
+        assert_eq!(*again.lock(), (again.start, again.start + 10));
+        // A closed chunk has nothing to give; remainders under the minimum
+        // stay with their owner.
+        first.close();
+        assert_eq!(first.claim_next(), None);
+        for chunk in chunks.lock().expect("registry").iter() {
+            loop {
+                let (next, end) = *chunk.lock();
+                if end - next < MIN_STEAL {
+                    break;
+                }
+                chunk.claim_next();
+            }
+        }
+        assert!(steal(&chunks).is_none());
+        assert_eq!(chunks.lock().expect("registry").len(), 4);
     }
 
     #[test]
