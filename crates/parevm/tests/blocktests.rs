@@ -1,6 +1,7 @@
 //! Every blockchain test of the fixtures (execution-spec-tests
 //! `blockchain_tests` and ethereum/tests `ValidBlocks`) imported block by
-//! block through the parallel path at 1 and 4 threads, each block also
+//! block through the parallel path (Block-STM at 1 and 4 threads, optimistic
+//! chunks at 3), each block also
 //! compared with the sequential path. Any failure fails the test; skips
 //! carry their reason and are printed.
 
@@ -8,6 +9,7 @@ use std::path::PathBuf;
 
 use parevm::fixtures::blocktest::{read_blockchain_test_file, run_blockchain_test, TestOutcome};
 use parevm::fixtures::{collect_json_files, default_fixtures_dir};
+use parevm::{Config, Mode};
 
 fn suite(relative: &str) -> Option<Vec<PathBuf>> {
     let root = default_fixtures_dir().join(relative);
@@ -23,14 +25,18 @@ fn suite(relative: &str) -> Option<Vec<PathBuf>> {
     Some(collect_json_files(&[root]).unwrap_or_else(|e| panic!("{e}")))
 }
 
-fn run_suite(relative: &str, threads: usize) {
+fn run_suite(relative: &str, mode: Mode, threads: usize) {
+    let config = Config {
+        mode,
+        ..Config::parallel(threads)
+    };
     let Some(files) = suite(relative) else { return };
     assert!(!files.is_empty(), "no test files under {relative}");
     let (mut passed, mut skipped, mut failed) = (0usize, Vec::new(), Vec::new());
     for file in &files {
         let tests = read_blockchain_test_file(file).unwrap_or_else(|e| panic!("{e}"));
         for (name, test) in &tests {
-            match run_blockchain_test(test, threads) {
+            match run_blockchain_test(test, &config) {
                 TestOutcome::Passed => passed += 1,
                 TestOutcome::Skipped(reason) => skipped.push(format!("{name}: {reason}")),
                 TestOutcome::Failed(reason) => failed.push(format!("{name}: {reason}")),
@@ -41,7 +47,7 @@ fn run_suite(relative: &str, threads: usize) {
         eprintln!("skip {skip}");
     }
     eprintln!(
-        "{relative} at {threads} threads: {passed} passed, {} failed, {} skipped",
+        "{relative} ({mode:?}) at {threads} threads: {passed} passed, {} failed, {} skipped",
         failed.len(),
         skipped.len()
     );
@@ -56,20 +62,42 @@ fn run_suite(relative: &str, threads: usize) {
 
 #[test]
 fn eest_blockchain_tests_threads_1() {
-    run_suite("eest/blockchain_tests", 1);
+    run_suite("eest/blockchain_tests", Mode::Parallel, 1);
 }
 
 #[test]
 fn eest_blockchain_tests_threads_4() {
-    run_suite("eest/blockchain_tests", 4);
+    run_suite("eest/blockchain_tests", Mode::Parallel, 4);
+}
+
+#[test]
+fn eest_blockchain_tests_chunked_3() {
+    run_suite("eest/blockchain_tests", Mode::Chunked, 3);
 }
 
 #[test]
 fn valid_blocks_threads_1() {
-    run_suite("ethereum-tests/BlockchainTests/ValidBlocks", 1);
+    run_suite(
+        "ethereum-tests/BlockchainTests/ValidBlocks",
+        Mode::Parallel,
+        1,
+    );
 }
 
 #[test]
 fn valid_blocks_threads_4() {
-    run_suite("ethereum-tests/BlockchainTests/ValidBlocks", 4);
+    run_suite(
+        "ethereum-tests/BlockchainTests/ValidBlocks",
+        Mode::Parallel,
+        4,
+    );
+}
+
+#[test]
+fn valid_blocks_chunked_3() {
+    run_suite(
+        "ethereum-tests/BlockchainTests/ValidBlocks",
+        Mode::Chunked,
+        3,
+    );
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use parevm::fixtures::blocktest::{read_blockchain_test_file, run_blockchain_test, TestOutcome};
 use parevm::fixtures::collect_json_files;
+use parevm::{Config, Mode};
 use serde_json::json;
 
 use crate::report::progress_bar;
@@ -20,13 +21,36 @@ pub(crate) struct Args {
     /// Worker threads of the parallel path.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
+    /// The parallel path to check against the sequential one: `parallel`
+    /// (Block-STM), `chunked` (optimistic chunks) or `auto`.
+    #[arg(long, value_enum, default_value_t = CheckedMode::Parallel)]
+    mode: CheckedMode,
     /// Print one JSON object per test and a final summary object.
     #[arg(long)]
     json: bool,
 }
 
+/// `--mode` of `blocktest`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CheckedMode {
+    /// Block-STM to the end (`Mode::Parallel`).
+    Parallel,
+    /// Optimistic chunks (`Mode::Chunked`).
+    Chunked,
+    /// The library default (`Mode::Auto`).
+    Auto,
+}
+
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let threads = args.threads.max(1);
+    let config = Config {
+        mode: match args.mode {
+            CheckedMode::Parallel => Mode::Parallel,
+            CheckedMode::Chunked => Mode::Chunked,
+            CheckedMode::Auto => Mode::Auto,
+        },
+        ..Config::parallel(threads)
+    };
     let files = collect_json_files(&args.paths)?;
     let bar = progress_bar(files.len() as u64, !args.json);
     let (mut passed, mut failed, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
@@ -35,7 +59,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         bar.set_message(file.display().to_string());
         let tests = read_blockchain_test_file(file)?;
         for (name, test) in &tests {
-            let (outcome, ms) = timed(|| run_blockchain_test(test, threads));
+            let (outcome, ms) = timed(|| run_blockchain_test(test, &config));
             total_ms += ms;
             if args.json {
                 let mut object = json!({
