@@ -30,12 +30,23 @@
 //! that loaded it from the pre-block storage the first time, by the first
 //! transaction of the chunk to touch it, is the one that decides.
 //!
+//! "Changed" means the chunk's final value differs from the pre-block one:
+//! revm reports every account a transaction touched (a token contract
+//! called by every transaction), and counting those would make every chunk
+//! conflict. Only locations two chunks share pay for that comparison.
+//!
+//! Chunks start with about equal gas limits, one per thread. Gas limits
+//! misjudge work, so a thread that runs out takes the back half of the
+//! chunk with the most unclaimed transactions (each chunk hands out its
+//! transactions one at a time under a small lock); the stolen half is one
+//! more chunk, checked like the others.
+//!
 //! Compared with Block-STM there is no multi-version memory, no scheduler
 //! and no validation per transaction: a transaction costs what it costs in
 //! the sequential loop plus one vector push per pre-block read, and the
-//! check is one hash lookup per logged read. The price is all-or-nothing:
-//! one early conflict throws away the rest of a chunk. `auto` mode uses it
-//! only on blocks predicted free of dependencies.
+//! check is one hash lookup per logged read and earlier chunk. The price is
+//! all-or-nothing: one early conflict throws away the rest of a chunk.
+//! `auto` mode uses it only on blocks predicted free of dependencies.
 //!
 //! The beneficiary is handled like in Block-STM: a fee credit that is the
 //! only use of the beneficiary in a transaction becomes a delta, summed in

@@ -33,15 +33,28 @@
 //! read exactly what a sequential run would have given it, so the outputs,
 //! committed in block order, are the sequential outputs.
 //!
+//! ## The other parallel path: optimistic chunks
+//! Block-STM pays for its generality on every transaction (multi-version
+//! writes, read sets, validation). When no transaction touches another's
+//! state, a cheaper scheme is exact: cut the block into one contiguous
+//! chunk per thread, run each chunk like the sequential loop on the
+//! pre-block state, log every read that reached the pre-block state, and
+//! afterwards check those reads against what the earlier chunks changed.
+//! The prefix up to the first stale read is exact; the sequential loop
+//! finishes the rest ([`Mode::Chunked`], module `chunked`).
+//!
 //! ## Choosing the path
 //! [`Mode::Auto`] runs small blocks sequentially, and blocks whose longest
 //! predicted dependency chain (a sender's nonces, value passed from one
 //! sender to the next, payments to one recipient; read from the
-//! transactions alone) is most of the block. Otherwise it starts Block-STM,
-//! and gives up once validation aborted more than 30% of the executions: the
-//! workers stop, the longest prefix of transactions whose outputs are final
-//! is kept, and the sequential loop executes the rest on top of it
-//! ([`ExecStats::sequential_from`]).
+//! transactions alone) is most of the block. Blocks in which no two
+//! transactions share a sender, a recipient of value, a calldata address
+//! or a (contract, function) without addresses run as optimistic chunks.
+//! Otherwise it starts Block-STM, and gives up once validation aborted more
+//! than 30% of the executions: the workers stop, the longest prefix of
+//! transactions whose outputs are final is kept, and the sequential loop
+//! executes the rest on top of it ([`ExecStats::sequential_from`]). The
+//! prediction only picks the path; every path returns the same result.
 //!
 //! ## EVM specifics
 //! - **Locations** ([`types::Location`]): an account (balance, nonce, code),
@@ -64,9 +77,10 @@
 //! - `executor`: the worker loop and the `VmTask` seam.
 //! - `view`: revm `Database` over mv-memory and storage.
 //! - `tx_task`: revm glue for one incarnation.
+//! - `chunked`: optimistic chunks and their check.
 //! - `sequential`: the reference sequential path.
 //! - `journal`: revm's journal plus the EIP-7610 storage-collision rule.
-//! - `predict`: the dependency-chain estimate `auto` mode decides with.
+//! - `predict`: the dependency estimates `auto` mode decides with.
 //! - [`storage`], [`chain`], [`output`], [`error`], [`types`].
 
 pub mod block;
