@@ -117,12 +117,13 @@ struct ChunkDb<'a, S> {
 }
 
 impl<'a, S: Storage> ChunkDb<'a, S> {
-    fn new(storage: &'a S, spec: SpecId, beneficiary: Address) -> Self {
+    /// A database for a chunk of about `txs` transactions.
+    fn new(storage: &'a S, spec: SpecId, beneficiary: Address, txs: usize) -> Self {
         Self {
             storage,
             spec,
             beneficiary,
-            overlay: Overlay::default(),
+            overlay: Overlay::for_txs(txs),
             pending: None,
             touched_beneficiary: false,
             reads: Vec::new(),
@@ -360,9 +361,13 @@ struct ChunkRun<'a, S> {
 /// range is exhausted or one fails.
 fn run_chunk<'a, S: Storage>(storage: &'a S, input: &BlockInput, chunk: &Chunk) -> ChunkRun<'a, S> {
     let beneficiary = input.block.beneficiary;
-    let db = ChunkDb::new(storage, input.spec, beneficiary);
+    let planned = {
+        let (next, end) = *chunk.lock();
+        end.saturating_sub(next)
+    };
+    let db = ChunkDb::new(storage, input.spec, beneficiary, planned);
     let mut evm = mainnet_evm(db, input.block.clone(), input.cfg());
-    let mut outputs = Vec::new();
+    let mut outputs = Vec::with_capacity(planned);
     while let Some(index) = chunk.claim_next() {
         let Some(tx) = input.txs.get(index) else {
             break;
@@ -413,7 +418,7 @@ fn run_chunk<'a, S: Storage>(storage: &'a S, input: &BlockInput, chunk: &Chunk) 
     }
     let db = std::mem::replace(
         evm.ctx.journaled_state.database(),
-        ChunkDb::new(storage, input.spec, beneficiary),
+        ChunkDb::new(storage, input.spec, beneficiary, 0),
     );
     ChunkRun {
         start: chunk.start,

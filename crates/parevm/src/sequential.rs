@@ -34,6 +34,17 @@ pub(crate) struct Overlay {
 }
 
 impl Overlay {
+    /// An overlay sized for the changes of about `txs` transactions (two
+    /// accounts and two slots each), so that it does not rehash while the
+    /// loop runs.
+    pub(crate) fn for_txs(txs: usize) -> Self {
+        Self {
+            accounts: FxHashMap::with_capacity_and_hasher(2 * txs, Default::default()),
+            slots: FxHashMap::with_capacity_and_hasher(2 * txs, Default::default()),
+            wiped: FxHashSet::default(),
+        }
+    }
+
     /// Applies one transaction's changes.
     pub(crate) fn commit<'c>(
         &mut self,
@@ -87,9 +98,14 @@ pub(crate) struct OverlayDb<'a, S> {
 
 impl<'a, S: Storage> OverlayDb<'a, S> {
     pub(crate) fn new(storage: &'a S) -> Self {
+        Self::for_txs(storage, 0)
+    }
+
+    /// An overlay database sized for about `txs` transactions.
+    pub(crate) fn for_txs(storage: &'a S, txs: usize) -> Self {
         Self {
             storage,
-            overlay: Overlay::default(),
+            overlay: Overlay::for_txs(txs),
             deferred: None,
         }
     }
@@ -194,7 +210,7 @@ pub(crate) fn continue_block<S: Storage>(
     txs: &[TxEnv],
     done: &mut Vec<TxResult>,
 ) -> Result<()> {
-    let mut db = OverlayDb::new(storage);
+    let mut db = OverlayDb::for_txs(storage, txs.len());
     for result in done.iter() {
         db.commit(&result.changes);
     }
