@@ -71,7 +71,7 @@ use std::sync::{Arc, Mutex};
 use crate::error::StorageError;
 use crate::executor;
 use crate::journal::{mainnet_evm, StorageProbe};
-use crate::sequential::Overlay;
+use crate::sequential::{probe_storage, storage_code, storage_info, Overlay};
 use crate::storage::Storage;
 use crate::tx_task::{
     changes_of, receipt_of, LazyBeneficiary, LazyBeneficiaryHandler, TxFailure, TxOutput,
@@ -227,13 +227,7 @@ impl<S: Storage> StorageProbe for ChunkDb<'_, S> {
             return false;
         }
         self.reads.push((BaseRead::HasStorage(address), self.tx));
-        match self.storage.has_storage(&address) {
-            Ok(has) => has,
-            Err(e) => {
-                self.deferred.get_or_insert(e);
-                true
-            }
-        }
+        probe_storage(self.storage, &address, &mut self.deferred)
     }
 }
 
@@ -255,20 +249,11 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
             return Ok(value.as_ref().map(|v| v.to_info()));
         }
         self.reads.push((BaseRead::Account(address), self.tx));
-        Ok(self.storage.account(&address)?.map(|basic| AccountInfo {
-            balance: basic.balance,
-            nonce: basic.nonce,
-            code_hash: basic.code_hash,
-            code: None,
-            ..Default::default()
-        }))
+        storage_info(self.storage, &address)
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StorageError> {
-        if code_hash == KECCAK_EMPTY {
-            return Ok(Bytecode::default());
-        }
-        self.storage.code_by_hash(&code_hash)
+        storage_code(self.storage, &code_hash)
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, StorageError> {

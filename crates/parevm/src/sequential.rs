@@ -127,14 +127,50 @@ impl<S: Storage> StorageProbe for OverlayDb<'_, S> {
         if self.overlay.wiped.contains(&address) {
             return false;
         }
-        match self.storage.has_storage(&address) {
-            Ok(has) => has,
-            Err(e) => {
-                self.deferred.get_or_insert(e);
-                true
-            }
+        probe_storage(self.storage, &address, &mut self.deferred)
+    }
+}
+
+/// The EIP-7610 probe against the pre-block storage. A failure is kept in
+/// `deferred` (the journal cannot return it) and the answer is `true`.
+pub(crate) fn probe_storage<S: Storage>(
+    storage: &S,
+    address: &Address,
+    deferred: &mut Option<StorageError>,
+) -> bool {
+    match storage.has_storage(address) {
+        Ok(has) => has,
+        Err(e) => {
+            deferred.get_or_insert(e);
+            true
         }
     }
+}
+
+/// An account of the pre-block storage as revm sees it, without its code
+/// (revm asks for that by hash).
+pub(crate) fn storage_info<S: Storage>(
+    storage: &S,
+    address: &Address,
+) -> Result<Option<AccountInfo>, StorageError> {
+    Ok(storage.account(address)?.map(|basic| AccountInfo {
+        balance: basic.balance,
+        nonce: basic.nonce,
+        code_hash: basic.code_hash,
+        code: None,
+        ..Default::default()
+    }))
+}
+
+/// Code by hash from the pre-block storage; the empty code needs no lookup.
+pub(crate) fn storage_code<S: Storage>(
+    storage: &S,
+    code_hash: &B256,
+) -> Result<Bytecode, StorageError> {
+    if *code_hash == revm::primitives::KECCAK_EMPTY {
+        return Ok(Bytecode::default());
+    }
+    storage.code_by_hash(code_hash)
 }
 
 impl<S: Storage> Database for OverlayDb<'_, S> {
@@ -145,20 +181,11 @@ impl<S: Storage> Database for OverlayDb<'_, S> {
             // Code not cached here is fetched by `code_by_hash`.
             return Ok(value.as_ref().map(AccountValue::to_info));
         }
-        Ok(self.storage.account(&address)?.map(|basic| AccountInfo {
-            balance: basic.balance,
-            nonce: basic.nonce,
-            code_hash: basic.code_hash,
-            code: None,
-            ..Default::default()
-        }))
+        storage_info(self.storage, &address)
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StorageError> {
-        if code_hash == revm::primitives::KECCAK_EMPTY {
-            return Ok(Bytecode::default());
-        }
-        self.storage.code_by_hash(&code_hash)
+        storage_code(self.storage, &code_hash)
     }
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, StorageError> {
