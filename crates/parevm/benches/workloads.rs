@@ -1,5 +1,6 @@
-//! Criterion benchmarks of the DeFi workloads: sequential against parallel
-//! execution of the same block, for finer profiling than `parevm bench`.
+//! Criterion benchmarks of the DeFi workloads: the sequential loop against
+//! Block-STM and optimistic chunks on the same block, for finer profiling
+//! than `parevm bench`.
 //!
 //! `cargo bench -p parevm --bench workloads` (add a filter such as `amm` to
 //! run one group). Blocks are small so a full run stays short.
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
-use parevm::{execute_block, Config};
+use parevm::{execute_block, Config, Mode};
 
 /// The cases of the `parevm bench` suite, at a tenth of its block sizes.
 fn cases() -> Vec<(WorkloadKind, Preset, usize)> {
@@ -39,6 +40,13 @@ fn workloads(c: &mut Criterion) {
         let configs = [
             ("sequential".to_owned(), Config::sequential()),
             (format!("parallel-{threads}"), Config::parallel(threads)),
+            (
+                format!("chunked-{threads}"),
+                Config {
+                    mode: Mode::Chunked,
+                    ..Config::parallel(threads)
+                },
+            ),
         ];
         for (name, config) in configs {
             group.bench_function(BenchmarkId::from_parameter(name), |b| {
