@@ -44,10 +44,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Benchmark parallel against sequential execution on synthetic workloads.
+    /// Benchmark parallel against sequential execution on synthetic workloads
+    /// and mainnet fixture blocks.
     Bench(commands::bench::Args),
-    /// Execute random conflict-heavy blocks in parallel and sequentially until
-    /// time runs out; report any divergence with the seed that reproduces it.
+    /// Execute random conflict-heavy blocks in parallel (rotating Block-STM,
+    /// optimistic chunks and `auto`) and sequentially until time runs out;
+    /// report any divergence with the seed that reproduces it.
     Stress(commands::stress::Args),
     /// Execute mainnet fixture blocks (block.json + prestate.json) and check
     /// them against their headers, sequential and parallel.
