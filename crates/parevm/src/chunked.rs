@@ -73,9 +73,7 @@ use crate::executor;
 use crate::journal::{mainnet_evm, StorageProbe};
 use crate::sequential::{probe_storage, storage_code, storage_info, Overlay};
 use crate::storage::Storage;
-use crate::tx_task::{
-    changes_of, receipt_of, LazyBeneficiary, LazyBeneficiaryHandler, TxFailure, TxOutput,
-};
+use crate::tx_task::{output_of, LazyBeneficiary, LazyBeneficiaryHandler, TxFailure, TxOutput};
 use crate::view::{apply_delta, storage_account};
 use crate::BlockInput;
 
@@ -377,29 +375,24 @@ fn run_chunk<'a, S: Storage>(storage: &'a S, input: &BlockInput, chunk: &Chunk) 
                 break;
             }
         };
-        let beneficiary_delta = if db.lazy_beneficiary {
-            state.remove(&beneficiary).map(|a| a.info.balance)
-        } else {
-            None
-        };
-        let changes = changes_of(&state, input.spec);
-        let beneficiary_written = changes.get(&beneficiary).is_some();
-        if let Some(delta) = beneficiary_delta {
+        let output = output_of(
+            &mut state,
+            result,
+            db.lazy_beneficiary,
+            beneficiary,
+            input.spec,
+        );
+        if let Some(delta) = output.beneficiary_delta {
             db.pending = Some(db.pending.unwrap_or_default().saturating_add(delta));
             db.touched_beneficiary = true;
         }
-        if beneficiary_written {
+        if output.beneficiary_written {
             // The transaction read the credits so far; its write holds them.
             db.pending = None;
             db.touched_beneficiary = true;
         }
-        db.overlay.commit(&changes);
-        outputs.push(Ok(TxOutput {
-            receipt: receipt_of(result),
-            changes,
-            beneficiary_delta,
-            beneficiary_written,
-        }));
+        db.overlay.commit(&output.changes);
+        outputs.push(Ok(output));
     }
     let db = std::mem::replace(
         evm.ctx.journaled_state.database(),

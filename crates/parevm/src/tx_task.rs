@@ -139,6 +139,29 @@ pub(crate) fn receipt_of(result: ExecutionResult) -> TxReceipt {
     }
 }
 
+/// A successful transaction's output. With a lazy credit, the beneficiary
+/// stand-in leaves `state` and its balance becomes the delta.
+pub(crate) fn output_of(
+    state: &mut EvmState,
+    result: ExecutionResult,
+    lazy_beneficiary: bool,
+    beneficiary: Address,
+    spec: SpecId,
+) -> TxOutput {
+    let beneficiary_delta = if lazy_beneficiary {
+        state.remove(&beneficiary).map(|a| a.info.balance)
+    } else {
+        None
+    };
+    let changes = changes_of(state, spec);
+    TxOutput {
+        receipt: receipt_of(result),
+        beneficiary_written: changes.get(&beneficiary).is_some(),
+        changes,
+        beneficiary_delta,
+    }
+}
+
 /// Converts revm's per-transaction state into our diff.
 pub(crate) fn changes_of(state: &EvmState, spec: SpecId) -> TxChanges {
     state
@@ -204,30 +227,24 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
                 };
             }
         };
-        let beneficiary_delta = if view.lazy_beneficiary {
-            state
-                .remove(&self.block.beneficiary)
-                .map(|a| a.info.balance)
-        } else {
-            None
-        };
-        let changes = changes_of(&state, self.spec);
+        let output = output_of(
+            &mut state,
+            result,
+            view.lazy_beneficiary,
+            self.block.beneficiary,
+            self.spec,
+        );
         let writes = writes_of(
             &state,
-            &changes,
+            &output.changes,
             &reads,
-            beneficiary_delta,
+            output.beneficiary_delta,
             self.block.beneficiary,
         );
         ExecOutcome::Done {
             reads,
             writes,
-            output: Ok(TxOutput {
-                receipt: receipt_of(result),
-                beneficiary_written: changes.get(&self.block.beneficiary).is_some(),
-                changes,
-                beneficiary_delta,
-            }),
+            output: Ok(output),
         }
     }
 
