@@ -124,7 +124,7 @@ pub use revm;
 pub use storage::{AccountBasic, InMemoryStorage, Storage};
 pub use types::{Incarnation, Location, TxIdx, Version};
 
-use output::{account_change, merge_parallel};
+use output::{account_change, merge_after_chunks, merge_parallel, PartialState};
 use tx_task::{EvmTask, TxOutput};
 use view::AccountValue;
 
@@ -329,6 +329,7 @@ fn execute_parallel<S: Storage>(
         threads,
         ExecutedBy::Parallel(threads),
         run.incarnations.iter().sum(),
+        None,
     )
 }
 
@@ -347,11 +348,13 @@ fn execute_chunked<S: Storage>(
         threads,
         ExecutedBy::Chunked(threads),
         prefix.discarded,
+        Some(prefix.state),
     )
 }
 
 /// Commits the outputs of a parallel run (a prefix of the block, or all of
-/// it), runs the rest of the block sequentially and merges the state.
+/// it), runs the rest of the block sequentially and merges the state,
+/// starting from the part of it the run merged already (`partial`).
 fn finish<S: Storage>(
     storage: &S,
     input: &BlockInput,
@@ -359,6 +362,7 @@ fn finish<S: Storage>(
     threads: usize,
     executed_by: ExecutedBy,
     reexecutions: usize,
+    partial: Option<PartialState>,
 ) -> Result<BlockResult> {
     let mut txs = commit(storage, input, outputs, threads)?;
     let sequential_from = (txs.len() < input.txs.len()).then_some(txs.len());
@@ -372,8 +376,14 @@ fn finish<S: Storage>(
             &mut txs,
         )?;
     }
+    let state = match partial {
+        Some(partial) if partial.covers > 0 => {
+            merge_after_chunks(&txs, partial, input.block.beneficiary)
+        }
+        _ => merge_parallel(&txs, threads).map_err(ExecError::Internal)?,
+    };
     Ok(BlockResult {
-        state: merge_parallel(&txs, threads).map_err(ExecError::Internal)?,
+        state,
         txs,
         stats: ExecStats {
             executed_by,

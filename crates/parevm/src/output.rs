@@ -345,7 +345,7 @@ pub(crate) struct StateAccumulator {
 }
 
 impl StateAccumulator {
-    fn with_capacity(accounts: usize) -> Self {
+    pub(crate) fn with_capacity(accounts: usize) -> Self {
         Self {
             position: rustc_hash::FxHashMap::with_capacity_and_hasher(accounts, Default::default()),
             changes: Vec::with_capacity(accounts),
@@ -369,18 +369,30 @@ impl StateAccumulator {
     /// the accounts `keep` selects.
     fn merge_filtered(&mut self, txs: &[TxResult], keep: impl Fn(&Address) -> bool) {
         for tx in txs {
-            for (address, change) in &tx.changes {
-                if keep(address) {
-                    self.merge_one(*address, change);
-                }
+            self.merge_tx(&tx.changes, &keep);
+        }
+    }
+
+    /// Folds in the changes of one transaction, keeping only the accounts
+    /// `keep` selects.
+    pub(crate) fn merge_tx(&mut self, changes: &TxChanges, keep: impl Fn(&Address) -> bool) {
+        for (address, change) in changes {
+            if keep(address) {
+                self.merge_one(*address, change);
             }
         }
     }
 
     /// The merged diff, ordered by address.
-    pub(crate) fn finish(mut self) -> StateDiff {
+    pub(crate) fn finish(self) -> StateDiff {
+        // Sorted input: collecting it is a linear bulk build.
+        self.finish_sorted().into_iter().collect()
+    }
+
+    /// The merged changes as a vector ordered by address.
+    pub(crate) fn finish_sorted(mut self) -> SortedChanges {
         // Sort (address, position) pairs, not the large changes, then move
-        // each change once into the (bulk-built) map.
+        // each change once.
         let mut order: Vec<(Address, usize)> = self.position.into_iter().collect();
         order.sort_unstable_by_key(|(address, _)| *address);
         order
@@ -422,6 +434,90 @@ pub(crate) fn merge_parallel(txs: &[TxResult], threads: usize) -> Result<StateDi
         merged.append(&mut part);
     }
     Ok(merged)
+}
+
+/// Merged changes ordered by address (a [`StateDiff`] before it is built).
+pub(crate) type SortedChanges = Vec<(Address, AccountChange)>;
+
+/// The merged changes of consecutive ranges of a block's transactions,
+/// built while those ranges ran (one per chunk), without the beneficiary.
+pub(crate) struct PartialState {
+    /// The ranges cover transactions `0..covers`.
+    pub(crate) covers: usize,
+    /// One diff per range, in block order.
+    pub(crate) diffs: Vec<SortedChanges>,
+}
+
+/// Joins two diffs of consecutive ranges into the diff of both: for an
+/// account in both, the later change is applied on top of the earlier.
+///
+/// This equals folding the two ranges' transactions one by one, because
+/// `merge_change` is associative on changes that follow each other: the
+/// storage rule (a clear drops what came before) and the info rule (the
+/// last wins) are, and so is the code rule, since a change without code
+/// keeps the code hash the account had before it.
+fn join(earlier: SortedChanges, later: SortedChanges) -> SortedChanges {
+    if earlier.is_empty() {
+        return later;
+    }
+    let mut joined = Vec::with_capacity(earlier.len() + later.len());
+    let mut later = later.into_iter().peekable();
+    for (address, mut change) in earlier {
+        while let Some(entry) = later.next_if(|(a, _)| *a < address) {
+            joined.push(entry);
+        }
+        if let Some((_, newer)) = later.next_if(|(a, _)| *a == address) {
+            merge_change(&mut change, &newer);
+        }
+        joined.push((address, change));
+    }
+    joined.extend(later);
+    joined
+}
+
+/// The block's state diff from the per-chunk diffs of `partial`, the
+/// transactions after them, and the beneficiary (which the chunk diffs
+/// leave out: its fee credits are only known once the block is committed).
+pub(crate) fn merge_after_chunks(
+    txs: &[TxResult],
+    partial: PartialState,
+    beneficiary: Address,
+) -> StateDiff {
+    let mut diffs = partial.diffs;
+    let rest = txs.get(partial.covers..).unwrap_or_default();
+    if !rest.is_empty() {
+        let mut acc = StateAccumulator::with_capacity(rest.len());
+        acc.merge_filtered(rest, |a| *a != beneficiary);
+        diffs.push(acc.finish_sorted());
+    }
+    // Join neighbours pairwise, so that each entry moves about log2(ranges)
+    // times rather than once per range.
+    while diffs.len() > 1 {
+        let mut pairs = Vec::with_capacity(diffs.len().div_ceil(2));
+        let mut drain = diffs.into_iter();
+        while let Some(earlier) = drain.next() {
+            pairs.push(match drain.next() {
+                Some(later) => join(earlier, later),
+                None => earlier,
+            });
+        }
+        diffs = pairs;
+    }
+    // Sorted input: collecting it is a linear bulk build.
+    let mut state: StateDiff = diffs.pop().unwrap_or_default().into_iter().collect();
+    let mut credited: Option<AccountChange> = None;
+    for tx in txs {
+        if let Some(change) = tx.changes.get(&beneficiary) {
+            match credited.as_mut() {
+                Some(entry) => merge_change(entry, change),
+                None => credited = Some(change.clone()),
+            }
+        }
+    }
+    if let Some(change) = credited {
+        state.insert(beneficiary, change);
+    }
+    state
 }
 
 /// Before Spurious Dragon a touched empty account is kept, not deleted:
@@ -522,5 +618,90 @@ mod tests {
         assert_eq!(changes.get(&b), None);
         assert_eq!(changes.len(), 2);
         assert_eq!(changes.to_diff().len(), 2);
+    }
+
+    /// A block of transactions that write, clear, delete and re-create a
+    /// few accounts (one of them the beneficiary), with code set along the
+    /// way: every kind of change `merge_change` folds.
+    fn churning_block() -> (Vec<TxResult>, Address) {
+        let beneficiary = Address::repeat_byte(0xbe);
+        let accounts = [
+            Address::repeat_byte(1),
+            Address::repeat_byte(2),
+            Address::repeat_byte(3),
+            beneficiary,
+        ];
+        let code = Bytecode::new_raw(Bytes::from_static(&[0x60, 0x00, 0x00]));
+        let txs = (0..24u64)
+            .map(|i| {
+                let changes = accounts
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| (i + *k as u64) % 3 != 0)
+                    .map(|(k, address)| {
+                        let mut change = change(i * 10 + k as u64);
+                        match (i + k as u64) % 5 {
+                            0 => change.info = None,
+                            1 => {
+                                if let Some(info) = change.info.as_mut() {
+                                    info.code_hash = code.hash_slow();
+                                    info.code = Some(code.clone());
+                                }
+                                change.storage_cleared = true;
+                            }
+                            _ => {}
+                        }
+                        change
+                            .storage
+                            .insert(U256::from(i % 4), U256::from(i * 100 + k as u64));
+                        (*address, change)
+                    })
+                    .collect();
+                TxResult {
+                    receipt: TxReceipt {
+                        outcome: TxOutcome::Success,
+                        gas_used: 0,
+                        cumulative_gas_used: 0,
+                        logs: Vec::new(),
+                        created_address: None,
+                        output: Bytes::new(),
+                    },
+                    changes,
+                }
+            })
+            .collect();
+        (txs, beneficiary)
+    }
+
+    #[test]
+    fn chunk_diffs_join_into_the_sequential_merge() {
+        let (txs, beneficiary) = churning_block();
+        let expected = merge_sequential(&txs);
+        let range_diff = |range: &[TxResult]| {
+            let mut acc = StateAccumulator::with_capacity(8);
+            for tx in range {
+                acc.merge_tx(&tx.changes, |a| *a != beneficiary);
+            }
+            acc.finish_sorted()
+        };
+        // Every split into ranges at multiples of 3 and 4, with the chunk
+        // diffs covering a prefix and the rest merged afterwards.
+        for step in [1, 3, 4, 7, 24] {
+            for covers in [0, step.min(txs.len()), txs.len() / 2, txs.len()] {
+                let bounds: Vec<usize> = (0..covers).step_by(step).chain([covers]).collect();
+                let diffs = bounds
+                    .windows(2)
+                    .map(|w| range_diff(&txs[w[0]..w[1]]))
+                    .collect();
+                let merged =
+                    merge_after_chunks(&txs, PartialState { covers, diffs }, beneficiary);
+                assert_eq!(
+                    diff_states(&merged, &expected),
+                    None,
+                    "ranges of {step}, chunks cover {covers}"
+                );
+                assert_eq!(merged, expected);
+            }
+        }
     }
 }
