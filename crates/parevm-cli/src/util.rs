@@ -44,9 +44,50 @@ pub(crate) fn median(samples: &[f64]) -> f64 {
     }
 }
 
+/// How much more work `threads` threads get through than one thread, on a
+/// kernel that shares nothing (a chain of Keccak hashes per thread): the
+/// ceiling for any parallel speedup on this host at this moment. On a
+/// quiet machine with `threads` real cores it is close to `threads`;
+/// shared cores, SMT siblings and noisy neighbours pull it down. The median
+/// of three interleaved measurements.
+pub(crate) fn host_ceiling(threads: usize) -> f64 {
+    const ROUNDS: usize = 100_000;
+    if threads <= 1 {
+        return 1.0;
+    }
+    let kernel = || {
+        let mut hash = alloy_primitives::B256::ZERO;
+        for _ in 0..ROUNDS {
+            hash = alloy_primitives::keccak256(hash);
+        }
+        std::hint::black_box(hash);
+    };
+    let ratios: Vec<f64> = (0..3)
+        .map(|_| {
+            let ((), one) = timed(kernel);
+            let ((), many) = timed(|| {
+                std::thread::scope(|scope| {
+                    for _ in 0..threads {
+                        scope.spawn(kernel);
+                    }
+                });
+            });
+            threads as f64 * one / many.max(f64::MIN_POSITIVE)
+        })
+        .collect();
+    median(&ratios)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_ceiling_is_one_for_one_thread_and_positive_for_more() {
+        assert_eq!(host_ceiling(1), 1.0);
+        let two = host_ceiling(2);
+        assert!(two.is_finite() && two > 0.0, "ceiling {two}");
+    }
 
     #[test]
     fn thread_lists() {

@@ -21,7 +21,7 @@ use parevm::{execute_block, BlockInput, BlockResult, Config, ExecutedBy, InMemor
 use serde::Serialize;
 use serde_json::json;
 
-use crate::util::{default_threads, median, parse_threads, timed};
+use crate::util::{default_threads, host_ceiling, parse_threads, median, timed};
 
 /// Arguments of `parevm bench`.
 #[derive(clap::Args, Debug)]
@@ -563,6 +563,14 @@ pub(crate) struct GroupSummary {
     pub(crate) max_speedup: f64,
 }
 
+/// [`host_ceiling`] for one thread count, before and after the cases.
+#[derive(Serialize)]
+struct HostCeiling {
+    threads: usize,
+    start: f64,
+    end: f64,
+}
+
 fn geomean(values: &[f64]) -> f64 {
     if values.is_empty() || values.iter().any(|v| *v <= 0.0) {
         return 0.0;
@@ -646,6 +654,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
         println!("{}", header());
     }
+    let parallel: Vec<usize> = threads.iter().copied().filter(|&t| t > 1).collect();
+    progress.set_message("measuring the host's ceiling");
+    let ceiling_start: Vec<f64> = parallel.iter().map(|&t| host_ceiling(t)).collect();
     let mut rows = Vec::new();
     let mut skipped = Vec::new();
     for plan in &plans {
@@ -686,6 +697,16 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             rows.push(row);
         }
     }
+    progress.set_message("measuring the host's ceiling");
+    let ceilings: Vec<HostCeiling> = parallel
+        .iter()
+        .zip(ceiling_start)
+        .map(|(&threads, start)| HostCeiling {
+            threads,
+            start,
+            end: host_ceiling(threads),
+        })
+        .collect();
     progress.finish_and_clear();
 
     let all_identical = rows.iter().all(|r| r.identical);
@@ -699,6 +720,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
                     "all_identical": all_identical,
                     "skipped": skipped,
                     "available_parallelism": default_threads(),
+                    "host_ceiling": ceilings,
                     "groups": groups,
                 }
             })
@@ -710,6 +732,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             println!(
                 "  {:<14} {:>2} threads: {:>5.2}x over {} case(s) (min {:.2}x, max {:.2}x)",
                 g.group, g.threads, g.geomean_speedup, g.cases, g.min_speedup, g.max_speedup
+            );
+        }
+        for c in &ceilings {
+            println!(
+                "  host ceiling   {:>2} threads: {:>5.2}x at the start, {:.2}x at the end (independent hashing on every thread against one thread: no speedup can pass it)",
+                c.threads, c.start, c.end
             );
         }
         if !skipped.is_empty() {
