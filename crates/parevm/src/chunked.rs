@@ -50,11 +50,11 @@
 //!
 //! Each chunk also merges its own transactions' changes into one sorted
 //! diff when it ends, on its own thread: the block's state diff is then a
-//! join of the chunk diffs in order (`output::merge_after_chunks`), rather
-//! than a merge of every transaction's changes after the parallel phase.
-//! On 20,000 raw transfers that tail fell from about 16 ms to 7 ms. The
+//! join of the chunk diffs in order (`output::join_ranges`), rather than a
+//! merge of every transaction's changes after the parallel phase, and the
+//! join runs next to the commit, which it does not depend on. The
 //! beneficiary is left out of the chunk diffs; its credits are known only
-//! once the block is committed.
+//! once the block is committed (`output::complete_after_chunks`).
 //!
 //! The beneficiary is handled like in Block-STM: a fee credit that is the
 //! only use of the beneficiary in a transaction becomes a delta, summed in
@@ -78,8 +78,8 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::StorageError;
 use crate::executor;
-use crate::output::{PartialState, SortedChanges, StateAccumulator};
 use crate::journal::{mainnet_evm, StorageProbe};
+use crate::output::{PartialState, SortedChanges, StateAccumulator};
 use crate::sequential::{probe_storage, storage_code, storage_info, Overlay};
 use crate::storage::Storage;
 use crate::tx_task::{output_of, LazyBeneficiary, LazyBeneficiaryHandler, TxFailure, TxOutput};

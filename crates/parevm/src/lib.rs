@@ -124,7 +124,7 @@ pub use revm;
 pub use storage::{AccountBasic, InMemoryStorage, Storage};
 pub use types::{Incarnation, Location, TxIdx, Version};
 
-use output::{account_change, merge_after_chunks, merge_parallel, PartialState};
+use output::{account_change, complete_after_chunks, join_ranges, merge_parallel, PartialState};
 use tx_task::{EvmTask, TxOutput};
 use view::AccountValue;
 
@@ -290,6 +290,11 @@ enum Path {
     Chunked,
 }
 
+/// Blocks whose chunks cover at least this many transactions join the
+/// chunk diffs on a thread of their own, next to the commit; below it the
+/// thread would cost more than it saves.
+const CONCURRENT_JOIN_MIN: usize = 256;
+
 /// When `auto` gives up on Block-STM: after 32 finished executions, once
 /// validation aborted more than three in ten of them. Independent blocks
 /// abort none. On two threads, blocks that are one dependency chain (one
@@ -364,7 +369,27 @@ fn finish<S: Storage>(
     reexecutions: usize,
     partial: Option<PartialState>,
 ) -> Result<BlockResult> {
-    let mut txs = commit(storage, input, outputs, threads)?;
+    let beneficiary = input.block.beneficiary;
+    let (mut txs, joined) = match partial {
+        // The chunk diffs do not depend on the commit: a large block joins
+        // them on a thread of its own while the commit runs.
+        Some(partial) if partial.covers >= CONCURRENT_JOIN_MIN => {
+            let covers = partial.covers;
+            let (txs, joined) = std::thread::scope(|scope| {
+                let joiner = scope.spawn(move || join_ranges(partial.diffs));
+                let txs = commit(storage, input, outputs, threads.saturating_sub(1).max(1));
+                (txs, joiner.join())
+            });
+            let joined = joined
+                .map_err(|_| ExecError::Internal("joining the chunk diffs panicked".into()))?;
+            (txs?, Some((covers, joined)))
+        }
+        Some(partial) if partial.covers > 0 => {
+            let txs = commit(storage, input, outputs, threads)?;
+            (txs, Some((partial.covers, join_ranges(partial.diffs))))
+        }
+        _ => (commit(storage, input, outputs, threads)?, None),
+    };
     let sequential_from = (txs.len() < input.txs.len()).then_some(txs.len());
     if sequential_from.is_some() {
         sequential::continue_block(
@@ -376,11 +401,12 @@ fn finish<S: Storage>(
             &mut txs,
         )?;
     }
-    let state = match partial {
-        Some(partial) if partial.covers > 0 => {
-            merge_after_chunks(&txs, partial, input.block.beneficiary)
+    let state = match joined {
+        Some((covers, mut state)) => {
+            complete_after_chunks(&mut state, &txs, covers, beneficiary);
+            state
         }
-        _ => merge_parallel(&txs, threads).map_err(ExecError::Internal)?,
+        None => merge_parallel(&txs, threads).map_err(ExecError::Internal)?,
     };
     Ok(BlockResult {
         state,

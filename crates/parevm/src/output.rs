@@ -475,21 +475,8 @@ fn join(earlier: SortedChanges, later: SortedChanges) -> SortedChanges {
     joined
 }
 
-/// The block's state diff from the per-chunk diffs of `partial`, the
-/// transactions after them, and the beneficiary (which the chunk diffs
-/// leave out: its fee credits are only known once the block is committed).
-pub(crate) fn merge_after_chunks(
-    txs: &[TxResult],
-    partial: PartialState,
-    beneficiary: Address,
-) -> StateDiff {
-    let mut diffs = partial.diffs;
-    let rest = txs.get(partial.covers..).unwrap_or_default();
-    if !rest.is_empty() {
-        let mut acc = StateAccumulator::with_capacity(rest.len());
-        acc.merge_filtered(rest, |a| *a != beneficiary);
-        diffs.push(acc.finish_sorted());
-    }
+/// Joins the diffs of consecutive ranges, in block order, into one diff.
+pub(crate) fn join_ranges(mut diffs: Vec<SortedChanges>) -> StateDiff {
     // Join neighbours pairwise, so that each entry moves about log2(ranges)
     // times rather than once per range.
     while diffs.len() > 1 {
@@ -504,7 +491,27 @@ pub(crate) fn merge_after_chunks(
         diffs = pairs;
     }
     // Sorted input: collecting it is a linear bulk build.
-    let mut state: StateDiff = diffs.pop().unwrap_or_default().into_iter().collect();
+    diffs.pop().unwrap_or_default().into_iter().collect()
+}
+
+/// Completes `state`, the joined diffs of the chunks that cover
+/// `txs[..covers]`, into the block's state diff: folds in the transactions
+/// after them and the beneficiary (which the chunk diffs leave out: its fee
+/// credits are only known once the block is committed).
+pub(crate) fn complete_after_chunks(
+    state: &mut StateDiff,
+    txs: &[TxResult],
+    covers: usize,
+    beneficiary: Address,
+) {
+    for tx in txs.get(covers..).unwrap_or_default() {
+        for (address, change) in &tx.changes {
+            if *address != beneficiary {
+                // Onto nothing, a change is merged into a copy of itself.
+                merge_change(state.entry(*address).or_default(), change);
+            }
+        }
+    }
     let mut credited: Option<AccountChange> = None;
     for tx in txs {
         if let Some(change) = tx.changes.get(&beneficiary) {
@@ -517,7 +524,6 @@ pub(crate) fn merge_after_chunks(
     if let Some(change) = credited {
         state.insert(beneficiary, change);
     }
-    state
 }
 
 /// Before Spurious Dragon a touched empty account is kept, not deleted:
@@ -637,7 +643,7 @@ mod tests {
                 let changes = accounts
                     .iter()
                     .enumerate()
-                    .filter(|(k, _)| (i + *k as u64) % 3 != 0)
+                    .filter(|(k, _)| !(i + *k as u64).is_multiple_of(3))
                     .map(|(k, address)| {
                         let mut change = change(i * 10 + k as u64);
                         match (i + k as u64) % 5 {
@@ -693,8 +699,8 @@ mod tests {
                     .windows(2)
                     .map(|w| range_diff(&txs[w[0]..w[1]]))
                     .collect();
-                let merged =
-                    merge_after_chunks(&txs, PartialState { covers, diffs }, beneficiary);
+                let mut merged = join_ranges(diffs);
+                complete_after_chunks(&mut merged, &txs, covers, beneficiary);
                 assert_eq!(
                     diff_states(&merged, &expected),
                     None,

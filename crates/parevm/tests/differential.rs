@@ -164,6 +164,34 @@ fn auto_predicts_value_flow_chains_and_independence() {
     }
 }
 
+/// Chunks large enough to have their state diffs joined next to the
+/// commit, then a conflict late in the block: the joined diffs, the
+/// sequential rest and the beneficiary must add up to the sequential
+/// loop's state diff.
+#[test]
+fn large_chunks_then_a_late_conflict_stay_exact() {
+    let mut spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
+    spec.hot_recipient = 0.01;
+    let workload = spec.build().expect("workload");
+    let (storage, input) = (&workload.storage, &workload.input);
+    let sequential = execute_block(storage, input, &Config::sequential()).expect("sequential");
+    for threads in [2, 3] {
+        let config = Config {
+            mode: Mode::Chunked,
+            ..Config::parallel(threads)
+        };
+        let chunked = execute_block(storage, input, &config).expect("chunked");
+        if let Some(diff) = sequential.first_difference(&chunked) {
+            panic!("at {threads} threads: {diff}");
+        }
+        let from = chunked.stats.sequential_from;
+        assert!(
+            from.is_some_and(|from| from >= 256),
+            "at {threads} threads the first chunk should be whole, then a conflict: {from:?}"
+        );
+    }
+}
+
 /// Optimistic chunks on blocks full of conflicts (one hot pool, one hot
 /// recipient, chains): every thread count, exact results, and the conflict
 /// is found (the sequential loop takes over before the end).

@@ -21,7 +21,7 @@ use parevm::{execute_block, BlockInput, BlockResult, Config, ExecutedBy, InMemor
 use serde::Serialize;
 use serde_json::json;
 
-use crate::util::{default_threads, host_ceiling, parse_threads, median, timed};
+use crate::util::{default_threads, host_ceiling, median, parse_threads, timed};
 
 /// Arguments of `parevm bench`.
 #[derive(clap::Args, Debug)]
