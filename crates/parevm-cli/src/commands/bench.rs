@@ -7,6 +7,11 @@
 //! there), at 1 and N threads (N = available parallelism). Mainnet rows time
 //! the block's transactions ([`execute_block`]), not the block-level
 //! processing around them (rewards, withdrawals, roots).
+//!
+//! The summary ends with the host's parallel ceiling, measured before and
+//! after the cases: how much more work N threads of independent hashing get
+//! done than one. On a shared VM it moves by the minute, and no speedup in
+//! the run can pass it.
 
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
