@@ -56,6 +56,21 @@
 //! beneficiary is left out of the chunk diffs; its credits are known only
 //! once the block is committed (`output::complete_after_chunks`).
 //!
+//! A sender with transactions before the chunk (an exchange paying out
+//! across the whole block) would make every chunk after the first fail on
+//! its nonce. So when a chunk reads such a sender from the pre-block
+//! storage and all its earlier transactions are plain transfers, the chunk
+//! reads a *prediction* instead: the pre-block account with the nonce
+//! advanced by their number and the balance lowered by their values and
+//! 21,000 gas each at their effective price (`SenderCosts`). The read is
+//! logged as predicted, and the check compares the prediction with the
+//! account's real value before the chunk (the last earlier chunk that holds
+//! it, else the pre-block storage): a transaction's execution depends only
+//! on the values it read, so a prediction that equals the real value is as
+//! good as reading it, and one that does not (a payout to a contract, a
+//! payment to the sender) is a conflict like any other. The beneficiary is
+//! never predicted.
+//!
 //! The beneficiary is handled like in Block-STM: a fee credit that is the
 //! only use of the beneficiary in a transaction becomes a delta, summed in
 //! the chunk and applied when a later transaction of the chunk reads the
@@ -67,12 +82,14 @@ use revm::bytecode::Bytecode;
 use revm::context::TxEnv;
 use revm::context_interface::result::EVMError;
 use revm::context_interface::ContextSetters;
+use revm::context_interface::Transaction as _;
 use revm::database_interface::Database;
 use revm::handler::Handler;
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
 use revm::ExecuteEvm;
+use rustc_hash::FxHashMap;
 
 use std::sync::{Arc, Mutex};
 
@@ -80,6 +97,7 @@ use crate::error::StorageError;
 use crate::executor;
 use crate::journal::{mainnet_evm, StorageProbe};
 use crate::output::{PartialState, SortedChanges, StateAccumulator};
+use crate::predict;
 use crate::sequential::{probe_storage, storage_code, storage_info, Overlay};
 use crate::storage::Storage;
 use crate::tx_task::{output_of, LazyBeneficiary, LazyBeneficiaryHandler, TxFailure, TxOutput};
@@ -95,11 +113,63 @@ enum BaseRead {
     Slot(Address, U256),
     /// Whether the account has pre-block storage (the EIP-7610 probe).
     HasStorage(Address),
+    /// Balance, nonce and code of a sender with transfers before the
+    /// chunk, served as predicted (`ChunkDb::predictions`) rather than as
+    /// the pre-block account.
+    Predicted(Address),
+}
+
+/// For senders with more than one transaction: each transaction's index
+/// and, for a plain transfer, what it takes from the sender's balance if
+/// it goes to an account without code (value plus 21,000 gas at its
+/// effective price).
+struct SenderCosts(FxHashMap<Address, Vec<(usize, Option<U256>)>>);
+
+impl SenderCosts {
+    fn new(input: &BlockInput) -> Self {
+        let basefee = u128::from(input.block.basefee);
+        let mut costs: FxHashMap<Address, Vec<(usize, Option<U256>)>> = FxHashMap::default();
+        for (index, tx) in input.txs.iter().enumerate() {
+            let cost = predict::is_plain_transfer(tx).then(|| {
+                U256::from(predict::PLAIN_TRANSFER_GAS)
+                    .checked_mul(U256::from(tx.effective_gas_price(basefee)))
+                    .and_then(|fee| fee.checked_add(tx.value))
+            });
+            costs
+                .entry(tx.caller)
+                .or_default()
+                .push((index, cost.flatten()));
+        }
+        costs.retain(|_, txs| txs.len() > 1);
+        Self(costs)
+    }
+
+    /// How many transactions `sender` sent before transaction `start`, and
+    /// what they took from its balance; `None` if it sent none, or one
+    /// that is not a plain transfer.
+    fn before(&self, sender: &Address, start: usize) -> Option<(u64, U256)> {
+        let mut count = 0u64;
+        let mut total = U256::ZERO;
+        for (index, cost) in self.0.get(sender)? {
+            if *index >= start {
+                break;
+            }
+            total = total.checked_add((*cost)?)?;
+            count += 1;
+        }
+        (count > 0).then_some((count, total))
+    }
 }
 
 /// revm's database for the transactions of one chunk.
 struct ChunkDb<'a, S> {
     storage: &'a S,
+    costs: &'a SenderCosts,
+    /// First transaction of the chunk (block index).
+    first: usize,
+    /// Predicted accounts at the start of the chunk (balance, nonce, code
+    /// hash) of senders with transfers before it.
+    predictions: FxHashMap<Address, (U256, u64, B256)>,
     spec: SpecId,
     beneficiary: Address,
     /// What the chunk's transactions wrote so far.
@@ -125,9 +195,19 @@ struct ChunkDb<'a, S> {
 
 impl<'a, S: Storage> ChunkDb<'a, S> {
     /// A database for a chunk of about `txs` transactions.
-    fn new(storage: &'a S, spec: SpecId, beneficiary: Address, txs: usize) -> Self {
+    fn new(
+        storage: &'a S,
+        costs: &'a SenderCosts,
+        first: usize,
+        spec: SpecId,
+        beneficiary: Address,
+        txs: usize,
+    ) -> Self {
         Self {
             storage,
+            costs,
+            first,
+            predictions: FxHashMap::default(),
             spec,
             beneficiary,
             overlay: Overlay::for_txs(txs),
@@ -198,6 +278,9 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             BaseRead::HasStorage(address) => {
                 self.overlay.wiped.contains(address) || self.account_changed(address)
             }
+            // Checked against the value before the chunk instead
+            // (`prediction_holds`).
+            BaseRead::Predicted(_) => false,
         }
     }
 
@@ -209,17 +292,55 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             Ok(before) => before,
             Err(_) => return true,
         };
-        let code_hash = |hash: B256| if hash.is_zero() { KECCAK_EMPTY } else { hash };
         match (before, after) {
             (None, None) => false,
             (Some(before), Some(after)) => {
                 before.balance != after.balance
                     || before.nonce != after.nonce
-                    || code_hash(before.code_hash) != after.code_hash
+                    || code_hash_of(before.code_hash) != after.code_hash
             }
             _ => true,
         }
     }
+}
+
+/// A stored code hash, with zero (some storages' "no code") as the empty one.
+fn code_hash_of(hash: B256) -> B256 {
+    if hash.is_zero() {
+        KECCAK_EMPTY
+    } else {
+        hash
+    }
+}
+
+/// Whether `address` held `predicted` (balance, nonce, code hash) when
+/// chunk `c` started: its value in the last earlier chunk that holds it,
+/// else in the pre-block storage. The earlier chunks are exact when this
+/// matters (the prefix stops at the first chunk that is not). A failing
+/// storage read counts as a miss.
+fn prediction_holds<S: Storage>(
+    earlier: &[ChunkRun<'_, S>],
+    storage: &S,
+    address: &Address,
+    predicted: (U256, u64, B256),
+) -> bool {
+    let (balance, nonce, code_hash) = predicted;
+    for run in earlier.iter().rev() {
+        if let Some(value) = run.db.overlay.accounts.get(address) {
+            return value.as_ref().is_some_and(|value| {
+                value.balance == balance && value.nonce == nonce && value.code_hash == code_hash
+            });
+        }
+    }
+    storage
+        .account(address)
+        .ok()
+        .flatten()
+        .is_some_and(|before| {
+            before.balance == balance
+                && before.nonce == nonce
+                && code_hash_of(before.code_hash) == code_hash
+        })
 }
 
 impl<S: Storage> LazyBeneficiary for ChunkDb<'_, S> {
@@ -255,8 +376,30 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
         if let Some(value) = self.overlay.accounts.get(&address) {
             return Ok(value.as_ref().map(|v| v.to_info()));
         }
+        // Logged before the storage is asked: a read that fails stays a
+        // plain pre-block read.
         self.reads.push((BaseRead::Account(address), self.tx));
-        storage_info(self.storage, &address)
+        let info = storage_info(self.storage, &address)?;
+        match (info, self.costs.before(&address, self.first)) {
+            (Some(info), Some((count, cost))) => {
+                let (Some(nonce), Some(balance)) = (
+                    info.nonce.checked_add(count),
+                    info.balance.checked_sub(cost),
+                ) else {
+                    return Ok(Some(info));
+                };
+                self.predictions
+                    .insert(address, (balance, nonce, code_hash_of(info.code_hash)));
+                self.reads.pop();
+                self.reads.push((BaseRead::Predicted(address), self.tx));
+                Ok(Some(AccountInfo {
+                    balance,
+                    nonce,
+                    ..info
+                }))
+            }
+            (info, _) => Ok(info),
+        }
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StorageError> {
@@ -354,13 +497,25 @@ struct ChunkRun<'a, S> {
 
 /// Runs one chunk: claims and executes its transactions in order until its
 /// range is exhausted or one fails.
-fn run_chunk<'a, S: Storage>(storage: &'a S, input: &BlockInput, chunk: &Chunk) -> ChunkRun<'a, S> {
+fn run_chunk<'a, S: Storage>(
+    storage: &'a S,
+    costs: &'a SenderCosts,
+    input: &BlockInput,
+    chunk: &Chunk,
+) -> ChunkRun<'a, S> {
     let beneficiary = input.block.beneficiary;
     let planned = {
         let (next, end) = *chunk.lock();
         end.saturating_sub(next)
     };
-    let db = ChunkDb::new(storage, input.spec, beneficiary, planned);
+    let db = ChunkDb::new(
+        storage,
+        costs,
+        chunk.start,
+        input.spec,
+        beneficiary,
+        planned,
+    );
     let mut evm = mainnet_evm(db, input.block.clone(), input.cfg());
     let mut outputs = Vec::with_capacity(planned);
     while let Some(index) = chunk.claim_next() {
@@ -408,7 +563,7 @@ fn run_chunk<'a, S: Storage>(storage: &'a S, input: &BlockInput, chunk: &Chunk) 
     }
     let db = std::mem::replace(
         evm.ctx.journaled_state.database(),
-        ChunkDb::new(storage, input.spec, beneficiary, 0),
+        ChunkDb::new(storage, costs, chunk.start, input.spec, beneficiary, 0),
     );
     // Merging here, on the chunk's thread, spreads over the threads the
     // merge the block's state diff needs anyway (module docs).
@@ -476,6 +631,7 @@ pub(crate) fn run<S: Storage + Sync>(
     input: &BlockInput,
     threads: usize,
 ) -> Result<ChunkedPrefix, String> {
+    let costs = SenderCosts::new(input);
     let bounds = boundaries(&input.txs, threads.max(1));
     let chunks: Mutex<Vec<Arc<Chunk>>> = Mutex::new(
         bounds
@@ -485,9 +641,9 @@ pub(crate) fn run<S: Storage + Sync>(
     );
     let initial: Vec<Arc<Chunk>> = chunks.lock().map_err(|e| e.to_string())?.clone();
     let per_thread = executor::fan_out(initial.len(), |part| {
-        let mut runs = vec![run_chunk(storage, input, &initial[part])];
+        let mut runs = vec![run_chunk(storage, &costs, input, &initial[part])];
         while let Some(chunk) = steal(&chunks) {
-            runs.push(run_chunk(storage, input, &chunk));
+            runs.push(run_chunk(storage, &costs, input, &chunk));
         }
         runs
     })?;
@@ -504,7 +660,14 @@ pub(crate) fn run<S: Storage + Sync>(
                     .db
                     .reads
                     .iter()
-                    .find(|(read, _)| runs[..c].iter().any(|earlier| earlier.db.changed(read)))
+                    .find(|(read, _)| match read {
+                        BaseRead::Predicted(address) => {
+                            runs[c].db.predictions.get(address).is_none_or(|predicted| {
+                                !prediction_holds(&runs[..c], storage, address, *predicted)
+                            })
+                        }
+                        _ => runs[..c].iter().any(|earlier| earlier.db.changed(read)),
+                    })
                     .map(|(_, tx)| *tx);
                 (c, conflict)
             })

@@ -256,14 +256,17 @@ pub fn execute_block<S: Storage>(
         Mode::Parallel => Path::BlockStm { give_up: None },
         Mode::Chunked => Path::Chunked,
         Mode::Auto if threads == 1 || input.txs.len() < AUTO_MIN_TXS => Path::Sequential,
+        // Nothing predicted to depend on anything (a sender's chain of
+        // plain transfers aside: chunks predict its account): chunks, which
+        // cost almost nothing per transaction when the prediction holds.
+        Mode::Auto if predict::looks_independent(&input.txs, input.block.beneficiary) => {
+            Path::Chunked
+        }
         // When one predicted dependency chain (a sender's nonces, or value
         // passed from one sender to the next) is most of the block, there
         // is little to overlap and every conflict costs an abort: run it
         // sequentially from the start.
         Mode::Auto if predict::looks_serial(&input.txs) => Path::Sequential,
-        // Nothing predicted to depend on anything: chunks, which cost
-        // almost nothing per transaction when the prediction holds.
-        Mode::Auto if predict::looks_independent(&input.txs) => Path::Chunked,
         // Block-STM, stopped in favour of the sequential loop when it
         // keeps aborting.
         Mode::Auto => Path::BlockStm {

@@ -64,13 +64,34 @@ pub(crate) fn looks_serial(txs: &[TxEnv]) -> bool {
 /// arguments, the contract and the function selector (the same operation
 /// on the same contract, like deposits into one pool). Stops at the first
 /// repeated key.
-pub(crate) fn looks_independent(txs: &[TxEnv]) -> bool {
+///
+/// One exception: a sender whose transactions are all plain transfers with
+/// a gas limit of exactly 21,000 (exchange payouts) may send many, unless
+/// it is the `beneficiary` (whose fee credits are not predicted). Chunks
+/// predict such a sender's account at their start from the cost of its
+/// earlier transfers (`chunked` module docs), and with that gas limit a
+/// transfer costs 21,000 gas whoever receives it; receiving value still
+/// counts as sharing.
+pub(crate) fn looks_independent(txs: &[TxEnv], beneficiary: Address) -> bool {
+    let mut plain_only: FxHashMap<Address, bool> =
+        FxHashMap::with_capacity_and_hasher(txs.len(), Default::default());
+    for tx in txs {
+        *plain_only.entry(tx.caller).or_insert(true) &=
+            is_plain_transfer(tx) && tx.gas_limit == PLAIN_TRANSFER_GAS;
+    }
+    let mut sent: rustc_hash::FxHashSet<Address> =
+        rustc_hash::FxHashSet::with_capacity_and_hasher(txs.len(), Default::default());
     let mut seen: rustc_hash::FxHashSet<u64> =
         rustc_hash::FxHashSet::with_capacity_and_hasher(txs.len() * 3, Default::default());
     let mut keys: Vec<u64> = Vec::with_capacity(MAX_WORDS + 2);
     for tx in txs {
         keys.clear();
-        keys.push(digest(&tx.caller));
+        let again = !sent.insert(tx.caller);
+        let predictable =
+            tx.caller != beneficiary && plain_only.get(&tx.caller).copied().unwrap_or(false);
+        if !(again && predictable) {
+            keys.push(digest(&tx.caller));
+        }
         if let TxKind::Call(to) = tx.kind {
             if !tx.value.is_zero() {
                 keys.push(digest(&to));
@@ -89,6 +110,20 @@ pub(crate) fn looks_independent(txs: &[TxEnv]) -> bool {
         }
     }
     true
+}
+
+/// The gas of a plain transfer to an account without code.
+pub(crate) const PLAIN_TRANSFER_GAS: u64 = 21_000;
+
+/// A transaction that only moves value: a call with no calldata, access
+/// list, blobs or authorizations. Sent to an account without code it costs
+/// exactly the 21,000 gas of a transaction.
+pub(crate) fn is_plain_transfer(tx: &TxEnv) -> bool {
+    matches!(tx.kind, TxKind::Call(_))
+        && tx.data.is_empty()
+        && tx.access_list.is_empty()
+        && tx.blob_hashes.is_empty()
+        && tx.authorization_list.is_empty()
 }
 
 /// Whether the longest predicted dependency chain has more than `limit`
@@ -245,16 +280,20 @@ mod tests {
             .chain((0..10).map(|i| transfer(20 + i, 120 + i)))
             .chain((0..10).map(|i| deposit(40 + i, 140 + i, 5)))
             .collect();
-        assert!(looks_independent(&independent));
-        assert!(looks_independent(&[]));
+        let nobody = addr(0xfe);
+        assert!(looks_independent(&independent, nobody));
+        assert!(looks_independent(&[], nobody));
         // Equal amounts are not a shared address.
         let amounts: Vec<_> = (0..10)
             .map(|i| token_transfer(i, 100 + i, 1 << 40))
             .collect();
-        assert!(looks_independent(&amounts));
+        assert!(looks_independent(&amounts, nobody));
         let shared = [
-            // One sender twice.
-            vec![transfer(1, 50), transfer(1, 51)],
+            // One sender twice, not only plain transfers.
+            vec![transfer(1, 50), token_transfer(1, 51, 5)],
+            vec![token_transfer(1, 51, 5), transfer(1, 50)],
+            // A sender of plain transfers that is paid in between.
+            vec![transfer(1, 50), transfer(2, 1), transfer(1, 51)],
             // A recipient of value that sends later.
             vec![transfer(1, 50), transfer(50, 51)],
             // One token recipient (a hot account), in any argument.
@@ -267,10 +306,25 @@ mod tests {
             vec![transfer(1, 50), transfer(2, 50)],
         ];
         for txs in shared {
-            assert!(!looks_independent(&txs), "{txs:?}");
+            assert!(!looks_independent(&txs, nobody), "{txs:?}");
         }
         // The same operation on two contracts.
-        assert!(looks_independent(&[deposit(1, 70, 5), deposit(2, 71, 5)]));
+        assert!(looks_independent(
+            &[deposit(1, 70, 5), deposit(2, 71, 5)],
+            nobody
+        ));
+        // Payouts: one sender of plain transfers, many times; not when it
+        // is the beneficiary.
+        let payout = |from, to| TxEnv {
+            gas_limit: PLAIN_TRANSFER_GAS,
+            ..transfer(from, to)
+        };
+        let payouts = [payout(1, 50), payout(2, 60), payout(1, 51)];
+        assert!(looks_independent(&payouts, nobody));
+        assert!(!looks_independent(&payouts, addr(1)));
+        // A higher gas limit may pay a contract, at an unknown cost.
+        let generous = [payout(1, 50), transfer(1, 51)];
+        assert!(!looks_independent(&generous, nobody));
     }
 
     #[test]

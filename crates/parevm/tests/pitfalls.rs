@@ -9,7 +9,7 @@ use alloy_primitives::{keccak256, Address, B256, U256};
 use common::{addr, check, input, tx};
 use parevm::gen::{child_init, child_runtime, factory_code, forwarder_code, prober_code};
 use parevm::revm::primitives::hardfork::SpecId;
-use parevm::InMemoryStorage;
+use parevm::{execute_block, Config, ExecutedBy, InMemoryStorage, Mode};
 
 const FORKS: [SpecId; 9] = [
     SpecId::FRONTIER,
@@ -253,4 +253,77 @@ fn one_sender_chain_and_shared_recipient() {
         result.state[&sender].info.as_ref().expect("exists").nonce,
         30
     );
+}
+
+/// An exchange paying out: one sender, plain transfers to many accounts.
+/// Chunks predict the sender's account at their start from the cost of its
+/// earlier transfers, and check the prediction: a payout to a contract
+/// (which costs more gas), a payment to the sender in between, or a sender
+/// that is the beneficiary (not predicted) cost the chunk, never exactness.
+#[test]
+fn payouts_from_one_sender() {
+    let (exchange, coinbase, forwarder, payer) = (addr(1), addr(0xc0), addr(0xa3), addr(2));
+    let cases = [
+        "legacy",
+        "eip-1559",
+        "to a contract",
+        "paid in between",
+        "beneficiary",
+    ];
+    for spec in FORKS {
+        for case in cases {
+            if case == "eip-1559" && !spec.is_enabled_in(SpecId::LONDON) {
+                continue;
+            }
+            let mut storage = InMemoryStorage::new();
+            storage.insert_account(exchange, U256::from(ETHER), 0);
+            storage.insert_account(payer, U256::from(ETHER), 0);
+            storage.insert_contract(forwarder, U256::ZERO, 1, forwarder_code());
+            let mut txs: Vec<_> = (0..48)
+                .map(|n| {
+                    let mut payout = tx(exchange, Some(addr(100 + n)), 1_000 + n, n, &[], 21_000);
+                    if case == "eip-1559" {
+                        payout.tx_type = 2;
+                        payout.gas_price = 30;
+                        payout.gas_priority_fee = Some(3);
+                    }
+                    payout
+                })
+                .collect();
+            match case {
+                "to a contract" => txs[20] = tx(exchange, Some(forwarder), 5, 20, &[], 100_000),
+                "paid in between" => txs.insert(20, tx(payer, Some(exchange), 7, 0, &[], 21_000)),
+                _ => {}
+            }
+            let beneficiary = if case == "beneficiary" {
+                exchange
+            } else {
+                coinbase
+            };
+            let block = input(spec, beneficiary, txs);
+            let result = check(&storage, &block).expect("valid");
+            let sender = result.state[&exchange].info.as_ref().expect("exists");
+            assert_eq!(sender.nonce, 48, "{spec:?} {case}");
+            if case == "legacy" || case == "eip-1559" {
+                // The prediction holds: no chunk meets a conflict.
+                for threads in [2, 3, 8] {
+                    let config = Config {
+                        mode: Mode::Chunked,
+                        ..Config::parallel(threads)
+                    };
+                    let chunked = execute_block(&storage, &block, &config).expect("valid");
+                    assert_eq!(
+                        chunked.stats.sequential_from, None,
+                        "{spec:?} {case} at {threads} threads"
+                    );
+                }
+                let config = Config {
+                    mode: Mode::Auto,
+                    ..Config::parallel(2)
+                };
+                let auto = execute_block(&storage, &block, &config).expect("valid");
+                assert_eq!(auto.stats.executed_by, ExecutedBy::Chunked(2), "{spec:?}");
+            }
+        }
+    }
 }
