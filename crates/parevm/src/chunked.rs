@@ -128,8 +128,18 @@ struct SenderCosts(FxHashMap<Address, Vec<(usize, Option<U256>)>>);
 impl SenderCosts {
     fn new(input: &BlockInput) -> Self {
         let basefee = u128::from(input.block.basefee);
+        // Counted first, so that a block of distinct senders allocates no
+        // list per sender.
+        let mut counts: FxHashMap<Address, u32> =
+            FxHashMap::with_capacity_and_hasher(input.txs.len(), Default::default());
+        for tx in &input.txs {
+            *counts.entry(tx.caller).or_default() += 1;
+        }
         let mut costs: FxHashMap<Address, Vec<(usize, Option<U256>)>> = FxHashMap::default();
         for (index, tx) in input.txs.iter().enumerate() {
+            if counts.get(&tx.caller).is_none_or(|n| *n < 2) {
+                continue;
+            }
             let cost = predict::is_plain_transfer(tx).then(|| {
                 U256::from(predict::PLAIN_TRANSFER_GAS)
                     .checked_mul(U256::from(tx.effective_gas_price(basefee)))
@@ -140,7 +150,6 @@ impl SenderCosts {
                 .or_default()
                 .push((index, cost.flatten()));
         }
-        costs.retain(|_, txs| txs.len() > 1);
         Self(costs)
     }
 
