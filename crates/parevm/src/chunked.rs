@@ -576,17 +576,14 @@ fn run_chunk<'a, S: Storage>(
     );
     // Merging here, on the chunk's thread, spreads over the threads the
     // merge the block's state diff needs anyway (module docs).
-    let diff = outputs
-        .iter()
-        .map(|output| output.as_ref().ok().map(|output| &output.changes))
-        .collect::<Option<Vec<_>>>()
-        .map(|changes| {
-            let mut acc = StateAccumulator::with_capacity(changes.iter().map(|c| c.len()).sum());
-            for changes in changes {
-                acc.merge_tx(changes, |address| *address != beneficiary);
-            }
-            acc.finish_sorted()
-        });
+    let diff = outputs.iter().all(Result::is_ok).then(|| {
+        let done = outputs.iter().flatten();
+        let mut acc = StateAccumulator::with_capacity(done.clone().map(|o| o.changes.len()).sum());
+        for output in done {
+            acc.merge_tx(&output.changes, |address| *address != beneficiary);
+        }
+        acc.finish_sorted()
+    });
     ChunkRun {
         start: chunk.start,
         end: chunk.lock().1,

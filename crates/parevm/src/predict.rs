@@ -73,24 +73,29 @@ pub(crate) fn looks_serial(txs: &[TxEnv]) -> bool {
 /// transfer costs 21,000 gas whoever receives it; receiving value still
 /// counts as sharing.
 pub(crate) fn looks_independent(txs: &[TxEnv], beneficiary: Address) -> bool {
-    let mut plain_only: FxHashMap<Address, bool> =
+    // Per sender: whether all its transactions so far are predictable
+    // payouts. A repeat that is not (or follows one that was not) keeps
+    // its sender key, which collides with the first one's.
+    let mut payouts_so_far: FxHashMap<Address, bool> =
         FxHashMap::with_capacity_and_hasher(txs.len(), Default::default());
-    for tx in txs {
-        *plain_only.entry(tx.caller).or_insert(true) &=
-            is_plain_transfer(tx) && tx.gas_limit == PLAIN_TRANSFER_GAS;
-    }
-    let mut sent: rustc_hash::FxHashSet<Address> =
-        rustc_hash::FxHashSet::with_capacity_and_hasher(txs.len(), Default::default());
     let mut seen: rustc_hash::FxHashSet<u64> =
         rustc_hash::FxHashSet::with_capacity_and_hasher(txs.len() * 3, Default::default());
     let mut keys: Vec<u64> = Vec::with_capacity(MAX_WORDS + 2);
     for tx in txs {
         keys.clear();
-        let again = !sent.insert(tx.caller);
-        let predictable =
-            tx.caller != beneficiary && plain_only.get(&tx.caller).copied().unwrap_or(false);
-        if !(again && predictable) {
-            keys.push(digest(&tx.caller));
+        let payout =
+            tx.caller != beneficiary && is_plain_transfer(tx) && tx.gas_limit == PLAIN_TRANSFER_GAS;
+        match payouts_so_far.entry(tx.caller) {
+            // A payout after payouts: chunks predict its account.
+            std::collections::hash_map::Entry::Occupied(all) if *all.get() && payout => {}
+            std::collections::hash_map::Entry::Occupied(mut all) => {
+                all.insert(false);
+                keys.push(digest(&tx.caller));
+            }
+            std::collections::hash_map::Entry::Vacant(first) => {
+                first.insert(payout);
+                keys.push(digest(&tx.caller));
+            }
         }
         if let TxKind::Call(to) = tx.kind {
             if !tx.value.is_zero() {
