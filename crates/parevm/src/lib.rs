@@ -375,12 +375,12 @@ fn finish<S: Storage>(
     let beneficiary = input.block.beneficiary;
     let (mut txs, joined) = match partial {
         // The chunk diffs do not depend on the commit: a large block joins
-        // them on a thread of its own while the commit runs.
-        Some(partial) if partial.covers >= CONCURRENT_JOIN_MIN => {
+        // them on one of its threads while the others commit.
+        Some(partial) if threads > 1 && partial.covers >= CONCURRENT_JOIN_MIN => {
             let covers = partial.covers;
             let (txs, joined) = std::thread::scope(|scope| {
                 let joiner = scope.spawn(move || join_ranges(partial.diffs));
-                let txs = commit(storage, input, outputs, threads.saturating_sub(1).max(1));
+                let txs = commit(storage, input, outputs, threads - 1);
                 (txs, joiner.join())
             });
             let joined = joined

@@ -2,11 +2,37 @@
 //! at several thread counts must equal the sequential path field by field.
 
 use parevm::gen::{random_block, GenParams};
-use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
-use parevm::{execute_block, Config, ExecutedBy, Mode};
+use parevm::workload::{Preset, Size, Workload, WorkloadKind, WorkloadSpec};
+use parevm::{execute_block, BlockResult, Config, ExecutedBy, Mode};
 use proptest::prelude::*;
 
 const THREADS: [usize; 5] = [1, 2, 4, 8, 16];
+
+/// The workload run by the sequential loop: the reference.
+fn sequential_of(workload: &Workload) -> BlockResult {
+    execute_block(&workload.storage, &workload.input, &Config::sequential()).expect("sequential")
+}
+
+/// The workload run in `mode` at `threads`; panics, naming `case`, unless
+/// it equals `reference` field by field.
+fn exact_run(
+    workload: &Workload,
+    reference: &BlockResult,
+    mode: Mode,
+    threads: usize,
+    case: &str,
+) -> BlockResult {
+    let config = Config {
+        mode,
+        ..Config::parallel(threads)
+    };
+    let result = execute_block(&workload.storage, &workload.input, &config)
+        .unwrap_or_else(|e| panic!("{case} {mode:?} at {threads} threads: {e}"));
+    if let Some(diff) = reference.first_difference(&result) {
+        panic!("{case} {mode:?} at {threads} threads: {diff}");
+    }
+    result
+}
 
 fn check_seed(seed: u64, params: &GenParams) -> Result<(), TestCaseError> {
     let (storage, input) = random_block(seed, params);
@@ -94,21 +120,13 @@ fn auto_switches_to_sequential_on_a_chain_and_stays_exact() {
     let workload = WorkloadSpec::preset(WorkloadKind::Lending, Preset::HotPool, Size::Txs(600))
         .build()
         .expect("workload");
-    let (storage, input) = (&workload.storage, &workload.input);
-    let sequential = execute_block(storage, input, &Config::sequential()).expect("sequential");
+    let sequential = sequential_of(&workload);
     let mut switched = 0;
     for threads in [2, 4, 8] {
         for _ in 0..4 {
-            let config = Config {
-                mode: Mode::Auto,
-                ..Config::parallel(threads)
-            };
-            let auto = execute_block(storage, input, &config).expect("auto");
-            if let Some(diff) = sequential.first_difference(&auto) {
-                panic!("auto at {threads} threads: {diff}");
-            }
+            let auto = exact_run(&workload, &sequential, Mode::Auto, threads, "hot pool");
             if let Some(at) = auto.stats.sequential_from {
-                assert!(at < input.txs.len());
+                assert!(at < workload.input.txs.len());
                 switched += 1;
             }
         }
@@ -137,17 +155,9 @@ fn auto_predicts_value_flow_chains_and_independence() {
             let workload = WorkloadSpec::preset(kind, preset, Size::Txs(300))
                 .build()
                 .expect("workload");
-            let (storage, input) = (&workload.storage, &workload.input);
-            let sequential =
-                execute_block(storage, input, &Config::sequential()).expect("sequential");
-            let config = Config {
-                mode: Mode::Auto,
-                ..Config::parallel(4)
-            };
-            let auto = execute_block(storage, input, &config).expect("auto");
-            if let Some(diff) = sequential.first_difference(&auto) {
-                panic!("{kind:?} {preset:?}: {diff}");
-            }
+            let sequential = sequential_of(&workload);
+            let case = format!("{kind:?} {preset:?}");
+            let auto = exact_run(&workload, &sequential, Mode::Auto, 4, &case);
             let expected = match preset {
                 Preset::Independent => ExecutedBy::Chunked(4),
                 _ => ExecutedBy::Sequential,
@@ -173,17 +183,15 @@ fn large_chunks_then_a_late_conflict_stay_exact() {
     let mut spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
     spec.hot_recipient = 0.01;
     let workload = spec.build().expect("workload");
-    let (storage, input) = (&workload.storage, &workload.input);
-    let sequential = execute_block(storage, input, &Config::sequential()).expect("sequential");
+    let sequential = sequential_of(&workload);
     for threads in [2, 3] {
-        let config = Config {
-            mode: Mode::Chunked,
-            ..Config::parallel(threads)
-        };
-        let chunked = execute_block(storage, input, &config).expect("chunked");
-        if let Some(diff) = sequential.first_difference(&chunked) {
-            panic!("at {threads} threads: {diff}");
-        }
+        let chunked = exact_run(
+            &workload,
+            &sequential,
+            Mode::Chunked,
+            threads,
+            "late conflict",
+        );
         let from = chunked.stats.sequential_from;
         assert!(
             from.is_some_and(|from| from >= 256),
@@ -206,17 +214,10 @@ fn chunks_stop_at_the_first_conflict_and_stay_exact() {
         let workload = WorkloadSpec::preset(kind, preset, Size::Txs(200))
             .build()
             .expect("workload");
-        let (storage, input) = (&workload.storage, &workload.input);
-        let sequential = execute_block(storage, input, &Config::sequential()).expect("sequential");
+        let sequential = sequential_of(&workload);
+        let case = format!("{kind:?} {preset:?}");
         for threads in [1, 2, 3, 8, 16] {
-            let config = Config {
-                mode: Mode::Chunked,
-                ..Config::parallel(threads)
-            };
-            let chunked = execute_block(storage, input, &config).expect("chunked");
-            if let Some(diff) = sequential.first_difference(&chunked) {
-                panic!("{kind:?} {preset:?} at {threads} threads: {diff}");
-            }
+            let chunked = exact_run(&workload, &sequential, Mode::Chunked, threads, &case);
             assert_eq!(chunked.stats.executed_by, ExecutedBy::Chunked(threads));
             // One chunk is the sequential loop; more meet a conflict.
             assert_eq!(
