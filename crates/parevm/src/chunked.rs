@@ -85,6 +85,7 @@ use revm::context_interface::ContextSetters;
 use revm::context_interface::Transaction as _;
 use revm::database_interface::Database;
 use revm::handler::Handler;
+use revm::inspector::InspectorHandler;
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
@@ -93,9 +94,10 @@ use rustc_hash::FxHashMap;
 
 use std::sync::{Arc, Mutex};
 
+use crate::deltas::{DeltaTracker, SlotVars, TracksSlots};
 use crate::error::StorageError;
 use crate::executor;
-use crate::journal::{mainnet_evm, StorageProbe};
+use crate::journal::{mainnet_evm_with, StorageProbe};
 use crate::output::{PartialState, SortedChanges, StateAccumulator};
 use crate::predict;
 use crate::sequential::{probe_storage, storage_code, storage_info, Overlay};
@@ -200,6 +202,9 @@ struct ChunkDb<'a, S> {
     lazy_beneficiary: bool,
     /// A failure the EIP-7610 probe could not return.
     deferred: Option<StorageError>,
+    /// Slots read from the pre-block storage, as tracked variables (a
+    /// tracked chunk after the first; `deltas` module).
+    deltas: SlotVars,
 }
 
 impl<'a, S: Storage> ChunkDb<'a, S> {
@@ -211,6 +216,7 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
         spec: SpecId,
         beneficiary: Address,
         txs: usize,
+        track: bool,
     ) -> Self {
         Self {
             storage,
@@ -228,11 +234,13 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             beneficiary_loaded: false,
             lazy_beneficiary: false,
             deferred: None,
+            deltas: SlotVars::new(track),
         }
     }
 
     fn start(&mut self, tx: usize) {
         self.tx = tx;
+        self.deltas.start(tx);
         self.in_reward = false;
         self.beneficiary_loaded = false;
         self.lazy_beneficiary = false;
@@ -352,6 +360,12 @@ fn prediction_holds<S: Storage>(
         })
 }
 
+impl<S: Storage> TracksSlots for ChunkDb<'_, S> {
+    fn slot_vars(&mut self) -> &mut SlotVars {
+        &mut self.deltas
+    }
+}
+
 impl<S: Storage> LazyBeneficiary for ChunkDb<'_, S> {
     fn entering_reward(&mut self) {
         self.in_reward = true;
@@ -420,7 +434,9 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
             return Ok(value);
         }
         self.reads.push((BaseRead::Slot(address, index), self.tx));
-        self.storage.storage(&address, &index)
+        let value = self.storage.storage(&address, &index)?;
+        self.deltas.register(address, index, value);
+        Ok(value)
     }
 
     fn block_hash(&mut self, number: u64) -> Result<B256, StorageError> {
@@ -511,7 +527,10 @@ fn run_chunk<'a, S: Storage>(
     costs: &'a SenderCosts,
     input: &BlockInput,
     chunk: &Chunk,
+    track: bool,
 ) -> ChunkRun<'a, S> {
+    // The first chunk reads exact values: nothing to track.
+    let track = track && chunk.start > 0;
     let beneficiary = input.block.beneficiary;
     let planned = {
         let (next, end) = *chunk.lock();
@@ -524,8 +543,14 @@ fn run_chunk<'a, S: Storage>(
         input.spec,
         beneficiary,
         planned,
+        track,
     );
-    let mut evm = mainnet_evm(db, input.block.clone(), input.cfg());
+    let mut evm = mainnet_evm_with(
+        db,
+        input.block.clone(),
+        input.cfg(),
+        DeltaTracker::default(),
+    );
     let mut outputs = Vec::with_capacity(planned);
     while let Some(index) = chunk.claim_next() {
         let Some(tx) = input.txs.get(index) else {
@@ -536,7 +561,12 @@ fn run_chunk<'a, S: Storage>(
             .database()
             .start(index - chunk.start);
         evm.ctx.set_tx(tx.clone());
-        let result = LazyBeneficiaryHandler::new().run(&mut evm);
+        let result = if track {
+            evm.inspector.start_tx();
+            LazyBeneficiaryHandler::new().inspect_run(&mut evm)
+        } else {
+            LazyBeneficiaryHandler::new().run(&mut evm)
+        };
         let mut state = evm.finalize();
         let db = evm.ctx.journaled_state.database();
         let result = match db.deferred.take() {
@@ -572,8 +602,18 @@ fn run_chunk<'a, S: Storage>(
     }
     let db = std::mem::replace(
         evm.ctx.journaled_state.database(),
-        ChunkDb::new(storage, costs, chunk.start, input.spec, beneficiary, 0),
+        ChunkDb::new(
+            storage,
+            costs,
+            chunk.start,
+            input.spec,
+            beneficiary,
+            0,
+            false,
+        ),
     );
+    let mut db = db;
+    db.deltas.pin_wiped(&db.overlay.wiped);
     // Merging here, on the chunk's thread, spreads over the threads the
     // merge the block's state diff needs anyway (module docs).
     let diff = outputs.iter().all(Result::is_ok).then(|| {
@@ -590,6 +630,75 @@ fn run_chunk<'a, S: Storage>(
         outputs,
         diff,
         db,
+    }
+}
+
+/// The value of `address`'s `slot` at the end of `runs` (chunks in block
+/// order), or `None` if none of them wrote it.
+fn value_after<S>(runs: &[ChunkRun<'_, S>], address: Address, slot: U256) -> Option<U256> {
+    runs.iter().rev().find_map(|run| {
+        let overlay = &run.db.overlay;
+        overlay
+            .slots
+            .get(&(address, slot))
+            .copied()
+            .or_else(|| overlay.wiped.contains(&address).then_some(U256::ZERO))
+    })
+}
+
+/// Corrects the tracked chunks for the slots the chunks before them wrote
+/// (`deltas` module docs), in block order up to the first chunk that is
+/// not kept whole: each tracked slot moves by its real value before the
+/// chunk minus the value read; the first transaction whose facts break is
+/// a conflict; the slot's writes before that conflict, in the outputs, the
+/// overlay and the chunk's diff, move by the same amount. A later chunk
+/// then finds the corrected values.
+fn resolve_deltas<S>(runs: &mut [ChunkRun<'_, S>], conflicts: &mut [Option<usize>]) {
+    for c in 0..runs.len() {
+        let (earlier, rest) = runs.split_at_mut(c);
+        let Some(run) = rest.first_mut() else { break };
+        if run.db.deltas.enabled {
+            let mut shifts = Vec::new();
+            for var in run.db.deltas.vars() {
+                let before = value_after(earlier, var.address, var.slot).unwrap_or(var.base);
+                let delta = before.wrapping_sub(var.base);
+                if delta.is_zero() {
+                    continue;
+                }
+                if let Some(tx) = var.first_broken(delta) {
+                    conflicts[c] = Some(conflicts[c].map_or(tx, |other| other.min(tx)));
+                }
+                shifts.push((var.address, var.slot, delta));
+            }
+            let kept = conflicts[c].unwrap_or(run.outputs.len());
+            for (address, slot, delta) in shifts {
+                let moved = |value: &mut U256| *value = value.wrapping_add(delta);
+                for output in run.outputs.iter_mut().take(kept).flatten() {
+                    if let Some(value) = output
+                        .changes
+                        .get_mut(&address)
+                        .and_then(|change| change.storage.get_mut(&slot))
+                    {
+                        moved(value);
+                    }
+                }
+                if let Some(value) = run.db.overlay.slots.get_mut(&(address, slot)) {
+                    moved(value);
+                }
+                if let Some(value) = run.diff.as_mut().and_then(|diff| {
+                    let i = diff.binary_search_by(|(a, _)| a.cmp(&address)).ok()?;
+                    diff[i].1.storage.get_mut(&slot)
+                }) {
+                    moved(value);
+                }
+            }
+        }
+        let whole = run.outputs.len() == run.end - run.start
+            && run.outputs.iter().all(Result::is_ok)
+            && conflicts[c].is_none();
+        if !whole {
+            break;
+        }
     }
 }
 
@@ -636,6 +745,7 @@ pub(crate) fn run<S: Storage + Sync>(
     storage: &S,
     input: &BlockInput,
     threads: usize,
+    track: bool,
 ) -> Result<ChunkedPrefix, String> {
     let costs = SenderCosts::new(input);
     let bounds = boundaries(&input.txs, threads.max(1));
@@ -647,9 +757,9 @@ pub(crate) fn run<S: Storage + Sync>(
     );
     let initial: Vec<Arc<Chunk>> = chunks.lock().map_err(|e| e.to_string())?.clone();
     let per_thread = executor::fan_out(initial.len(), |part| {
-        let mut runs = vec![run_chunk(storage, &costs, input, &initial[part])];
+        let mut runs = vec![run_chunk(storage, &costs, input, &initial[part], track)];
         while let Some(chunk) = steal(&chunks) {
-            runs.push(run_chunk(storage, &costs, input, &chunk));
+            runs.push(run_chunk(storage, &costs, input, &chunk, track));
         }
         runs
     })?;
@@ -667,6 +777,8 @@ pub(crate) fn run<S: Storage + Sync>(
                     .reads
                     .iter()
                     .find(|(read, _)| match read {
+                        // Resolved below, in block order.
+                        BaseRead::Slot(..) if runs[c].db.deltas.enabled => false,
                         BaseRead::Predicted(address) => {
                             runs[c].db.predictions.get(address).is_none_or(|predicted| {
                                 !prediction_holds(&runs[..c], storage, address, *predicted)
@@ -683,6 +795,7 @@ pub(crate) fn run<S: Storage + Sync>(
     for (c, conflict) in checked.into_iter().flatten() {
         conflicts[c] = conflict;
     }
+    resolve_deltas(&mut runs, &mut conflicts);
     let executed: usize = runs.iter().map(|run| run.outputs.len()).sum();
     let mut outputs = Vec::with_capacity(input.txs.len());
     let mut covered = 0;

@@ -23,6 +23,7 @@ use revm::context_interface::journaled_state::{
 };
 use revm::database_interface::Database;
 use revm::handler::{MainBuilder, MainnetEvm};
+use revm::inspector::JournalExt;
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::{AddressMap, AddressSet, HashSet, StorageKey, StorageValue, KECCAK_EMPTY};
 use revm::state::{Account, EvmState};
@@ -37,9 +38,12 @@ pub(crate) trait StorageProbe {
     fn has_storage(&mut self, address: Address) -> bool;
 }
 
-/// revm's mainnet EVM over `DB`, with the EIP-7610 journal.
-pub(crate) type Eip7610Evm<DB> =
-    MainnetEvm<Context<BlockEnv, TxEnv, CfgEnv, DB, Eip7610Journal<DB>, ()>>;
+/// revm's mainnet context over `DB`, with the EIP-7610 journal.
+pub(crate) type Eip7610Context<DB> = Context<BlockEnv, TxEnv, CfgEnv, DB, Eip7610Journal<DB>, ()>;
+
+/// revm's mainnet EVM over `DB`, with the EIP-7610 journal (and an
+/// inspector, used only by the runs that ask for it).
+pub(crate) type Eip7610Evm<DB, I = ()> = MainnetEvm<Eip7610Context<DB>, I>;
 
 /// Builds the EVM both execution paths run transactions on.
 pub(crate) fn mainnet_evm<DB: Database + StorageProbe>(
@@ -51,6 +55,26 @@ pub(crate) fn mainnet_evm<DB: Database + StorageProbe>(
         .with_block(block)
         .with_cfg(cfg)
         .build_mainnet()
+}
+
+/// [`mainnet_evm`] with an inspector, which sees the instructions of the
+/// transactions run through `InspectorHandler::inspect_run`.
+pub(crate) fn mainnet_evm_with<DB: Database + StorageProbe, I>(
+    db: DB,
+    block: BlockEnv,
+    cfg: CfgEnv,
+    inspector: I,
+) -> Eip7610Evm<DB, I> {
+    Eip7610Context::<DB>::new(db, SpecId::default())
+        .with_block(block)
+        .with_cfg(cfg)
+        .build_mainnet_with_inspector(inspector)
+}
+
+impl<DB: Database + StorageProbe> JournalExt for Eip7610Journal<DB> {
+    fn journal(&self) -> &[JournalEntry] {
+        &self.0.journal
+    }
 }
 
 /// revm's [`Journal`] plus the EIP-7610 storage check (see module docs).

@@ -104,6 +104,12 @@ impl TxChanges {
         self.position(address).ok().map(|i| &self.0[i].1)
     }
 
+    /// The change of `address`, to correct in place.
+    pub(crate) fn get_mut(&mut self, address: &Address) -> Option<&mut AccountChange> {
+        let i = self.position(address).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
     /// Sets the change of `address`, replacing an earlier one.
     pub fn insert(&mut self, address: Address, change: AccountChange) {
         match self.position(&address) {

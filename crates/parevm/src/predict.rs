@@ -117,6 +117,29 @@ pub(crate) fn looks_independent(txs: &[TxEnv], beneficiary: Address) -> bool {
     true
 }
 
+/// Whether the block's predicted dependencies all run through contract
+/// entries shared by many senders, such as transfers of one token to one
+/// holder: every sender is distinct, no account receives value twice or
+/// receives value and sends, and no address argument is also a sender (a
+/// swap that pays its own sender, value passed along a chain). Such
+/// entries are often plain additions, which chunks that track deltas
+/// (`deltas` module) run without conflict; the guess only picks the path.
+pub(crate) fn looks_commutative(txs: &[TxEnv]) -> bool {
+    let mut senders: rustc_hash::FxHashSet<Address> =
+        rustc_hash::FxHashSet::with_capacity_and_hasher(txs.len(), Default::default());
+    if !txs.iter().all(|tx| senders.insert(tx.caller)) {
+        return false;
+    }
+    let mut paid: rustc_hash::FxHashSet<Address> = rustc_hash::FxHashSet::default();
+    txs.iter().all(|tx| {
+        let value_ok = match tx.kind {
+            TxKind::Call(to) if !tx.value.is_zero() => !senders.contains(&to) && paid.insert(to),
+            _ => true,
+        };
+        value_ok && address_arguments(&tx.data).all(|a| !senders.contains(&a))
+    })
+}
+
 /// The gas of a plain transfer to an account without code.
 pub(crate) const PLAIN_TRANSFER_GAS: u64 = 21_000;
 

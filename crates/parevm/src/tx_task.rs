@@ -17,13 +17,15 @@ use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::context_interface::result::{EVMError, ExecutionResult, HaltReason};
 use revm::context_interface::ContextSetters;
 use revm::handler::{post_execution, EvmTr, FrameResult, Handler};
+use revm::inspector::{Inspector, InspectorHandler};
+use revm::interpreter::interpreter::EthInterpreter;
 use revm::primitives::hardfork::SpecId;
 use revm::state::EvmState;
 use revm::ExecuteEvm;
 
 use crate::error::{ExecError, StorageError};
 use crate::executor::{ExecOutcome, VmTask};
-use crate::journal::{mainnet_evm, Eip7610Evm, StorageProbe};
+use crate::journal::{mainnet_evm, Eip7610Context, Eip7610Evm, StorageProbe};
 use crate::output::{account_change, TxChanges, TxOutcome, TxReceipt};
 use crate::storage::Storage;
 use crate::types::{Location, TxIdx, Version};
@@ -48,11 +50,11 @@ impl<E> LazyBeneficiaryHandler<E> {
     }
 }
 
-impl<DB> Handler for LazyBeneficiaryHandler<Eip7610Evm<DB>>
+impl<DB, I> Handler for LazyBeneficiaryHandler<Eip7610Evm<DB, I>>
 where
     DB: revm::Database + StorageProbe + LazyBeneficiary,
 {
-    type Evm = Eip7610Evm<DB>;
+    type Evm = Eip7610Evm<DB, I>;
     type Error = EVMError<DB::Error>;
     type HaltReason = HaltReason;
 
@@ -64,6 +66,14 @@ where
         evm.ctx().journaled_state.database().entering_reward();
         post_execution::reward_beneficiary(evm.ctx(), exec_result.gas()).map_err(From::from)
     }
+}
+
+impl<DB, I> InspectorHandler for LazyBeneficiaryHandler<Eip7610Evm<DB, I>>
+where
+    DB: revm::Database + StorageProbe + LazyBeneficiary,
+    I: Inspector<Eip7610Context<DB>, EthInterpreter>,
+{
+    type IT = EthInterpreter;
 }
 
 /// Why a transaction has no receipt; becomes an [`ExecError`] for the block

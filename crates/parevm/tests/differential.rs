@@ -50,6 +50,7 @@ fn check_seed(seed: u64, params: &GenParams) -> Result<(), TestCaseError> {
         .map(Config::parallel)
         .into_iter()
         .chain(THREADS.map(with_mode(Mode::Chunked)))
+        .chain(THREADS.map(with_mode(Mode::ChunkedDeltas)))
         .chain([2, 8].map(with_mode(Mode::Auto)));
     for config in configs {
         let threads = config.threads;
@@ -225,6 +226,31 @@ fn chunks_stop_at_the_first_conflict_and_stay_exact() {
                 threads > 1,
                 "{kind:?} {preset:?} at {threads} threads"
             );
+        }
+    }
+}
+
+/// Chunks that track storage deltas on the blocks whose conflicts are
+/// shared contract entries: every thread count, exact results.
+#[test]
+fn delta_chunks_stay_exact_on_hot_blocks() {
+    for (kind, preset) in [
+        (WorkloadKind::Erc20, Preset::HotRecipient),
+        (WorkloadKind::Amm, Preset::HotRecipient),
+        (WorkloadKind::Amm, Preset::HotPool),
+        (WorkloadKind::Lending, Preset::HotPool),
+        (WorkloadKind::Mixed, Preset::HotPool),
+        (WorkloadKind::Erc20, Preset::Chained),
+        (WorkloadKind::Erc20, Preset::Independent),
+    ] {
+        let workload = WorkloadSpec::preset(kind, preset, Size::Txs(300))
+            .build()
+            .expect("workload");
+        let sequential = sequential_of(&workload);
+        let case = format!("{kind:?} {preset:?}");
+        for threads in [1, 2, 3, 8, 16] {
+            let run = exact_run(&workload, &sequential, Mode::ChunkedDeltas, threads, &case);
+            eprintln!("{case} at {threads}: {:?}", run.stats.sequential_from);
         }
     }
 }

@@ -97,6 +97,9 @@ enum ParallelMode {
     Auto,
     /// Always optimistic chunks (`Mode::Chunked`).
     Chunked,
+    /// Always optimistic chunks that track storage deltas
+    /// (`Mode::ChunkedDeltas`).
+    ChunkedDeltas,
 }
 
 impl ParallelMode {
@@ -105,6 +108,7 @@ impl ParallelMode {
             Self::Parallel => Mode::Parallel,
             Self::Auto => Mode::Auto,
             Self::Chunked => Mode::Chunked,
+            Self::ChunkedDeltas => Mode::ChunkedDeltas,
         }
     }
 
@@ -113,6 +117,7 @@ impl ParallelMode {
             Self::Parallel => "parallel",
             Self::Auto => "auto",
             Self::Chunked => "chunked",
+            Self::ChunkedDeltas => "chunked-deltas",
         }
     }
 }

@@ -37,6 +37,8 @@ pub(crate) enum CheckedMode {
     Parallel,
     /// Optimistic chunks (`Mode::Chunked`).
     Chunked,
+    /// Optimistic chunks that track storage deltas (`Mode::ChunkedDeltas`).
+    ChunkedDeltas,
     /// The library default (`Mode::Auto`).
     Auto,
 }
@@ -47,6 +49,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         mode: match args.mode {
             CheckedMode::Parallel => Mode::Parallel,
             CheckedMode::Chunked => Mode::Chunked,
+            CheckedMode::ChunkedDeltas => Mode::ChunkedDeltas,
             CheckedMode::Auto => Mode::Auto,
         },
         ..Config::parallel(threads)

@@ -42,11 +42,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let (storage, input) = random_block(seed, &params);
         let sequential = execute_block(&storage, &input, &Config::sequential());
         // Blocks rotate through the parallel modes: Block-STM to the end,
-        // optimistic chunks, and `auto` (which may leave either half-way
-        // and finish sequentially).
-        let mode = match seed % 3 {
+        // optimistic chunks with and without delta tracking, and `auto`
+        // (which may leave either half-way and finish sequentially).
+        let mode = match seed % 4 {
             0 => Mode::Parallel,
             1 => Mode::Chunked,
+            2 => Mode::ChunkedDeltas,
             _ => Mode::Auto,
         };
         for &t in &threads {

@@ -23,6 +23,9 @@
 //!   of the previous one (it reads the balance the previous one wrote);
 //! - `amm`, `lending`: a chain's transactions all use the same pool.
 //!
+//! The hot account holds tokens before the block (an exchange's wallet
+//! rather than an address the block pays for the first time).
+//!
 //! Chains are contiguous in the block. Every transaction of every workload
 //! succeeds when the block is executed in order; the generator keeps track
 //! of nonces and lending positions to guarantee it.
@@ -495,6 +498,13 @@ impl<'a> Generator<'a> {
             .insert_contract(TOKEN_B, U256::ZERO, 1, self.codes.token.clone());
         self.storage
             .insert_contract(ROUTER, U256::ZERO, 1, self.codes.router.clone());
+        if self.spec.hot_recipient > 0.0 {
+            // The hot account is an established holder (an exchange's
+            // wallet), not one that the block gives its first tokens.
+            for token in [TOKEN, TOKEN_A, TOKEN_B] {
+                self.fund_token(token, HOT_ACCOUNT);
+            }
+        }
         let mut chain: Option<Chain> = None;
         let mut in_chain = 0usize;
         while !self.done() {
