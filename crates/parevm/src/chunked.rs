@@ -234,7 +234,7 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             beneficiary_loaded: false,
             lazy_beneficiary: false,
             deferred: None,
-            deltas: SlotVars::new(track),
+            deltas: SlotVars::new(track, txs),
         }
     }
 
@@ -646,60 +646,99 @@ fn value_after<S>(runs: &[ChunkRun<'_, S>], address: Address, slot: U256) -> Opt
     })
 }
 
-/// Corrects the tracked chunks for the slots the chunks before them wrote
-/// (`deltas` module docs), in block order up to the first chunk that is
-/// not kept whole: each tracked slot moves by its real value before the
-/// chunk minus the value read; the first transaction whose facts break is
-/// a conflict; the slot's writes before that conflict, in the outputs, the
-/// overlay and the chunk's diff, move by the same amount. A later chunk
-/// then finds the corrected values.
-fn resolve_deltas<S>(runs: &mut [ChunkRun<'_, S>], conflicts: &mut [Option<usize>]) {
-    for c in 0..runs.len() {
+/// How far each tracked slot of each chunk moved (`deltas` module docs):
+/// its value before the chunk (the corrected value of the last earlier
+/// chunk that holds it) minus the value the chunk read. `shared` lists,
+/// per chunk, the tracked slots an earlier chunk holds: the others cannot
+/// have moved. In block order, since a chunk's corrected values are the
+/// next one's inputs; the chunk's own overlay is corrected here, its
+/// outputs by [`apply_shifts`]. A chunk after a conflict gets shifts it
+/// will not use.
+fn slot_shifts<S>(runs: &mut [ChunkRun<'_, S>], shared: &[Vec<usize>]) -> Vec<Vec<(usize, U256)>> {
+    let mut shifts = vec![Vec::new(); runs.len()];
+    for (c, moved) in shifts.iter_mut().enumerate() {
         let (earlier, rest) = runs.split_at_mut(c);
         let Some(run) = rest.first_mut() else { break };
-        if run.db.deltas.enabled {
-            let mut shifts = Vec::new();
-            for var in run.db.deltas.vars() {
-                let before = value_after(earlier, var.address, var.slot).unwrap_or(var.base);
-                let delta = before.wrapping_sub(var.base);
-                if delta.is_zero() {
-                    continue;
-                }
-                if let Some(tx) = var.first_broken(delta) {
-                    conflicts[c] = Some(conflicts[c].map_or(tx, |other| other.min(tx)));
-                }
-                shifts.push((var.address, var.slot, delta));
+        for &i in shared.get(c).map_or(&[][..], Vec::as_slice) {
+            let Some(var) = run.db.deltas.vars().get(i) else {
+                continue;
+            };
+            let (address, slot) = (var.address, var.slot);
+            let delta = value_after(earlier, address, slot)
+                .map_or(U256::ZERO, |before| before.wrapping_sub(var.base));
+            if delta.is_zero() {
+                continue;
             }
-            let kept = conflicts[c].unwrap_or(run.outputs.len());
-            for (address, slot, delta) in shifts {
-                let moved = |value: &mut U256| *value = value.wrapping_add(delta);
-                for output in run.outputs.iter_mut().take(kept).flatten() {
-                    if let Some(value) = output
-                        .changes
-                        .get_mut(&address)
-                        .and_then(|change| change.storage.get_mut(&slot))
-                    {
-                        moved(value);
-                    }
-                }
-                if let Some(value) = run.db.overlay.slots.get_mut(&(address, slot)) {
-                    moved(value);
-                }
-                if let Some(value) = run.diff.as_mut().and_then(|diff| {
-                    let i = diff.binary_search_by(|(a, _)| a.cmp(&address)).ok()?;
-                    diff[i].1.storage.get_mut(&slot)
-                }) {
-                    moved(value);
-                }
+            moved.push((i, delta));
+            if let Some(value) = run.db.overlay.slots.get_mut(&(address, slot)) {
+                *value = value.wrapping_add(delta);
             }
-        }
-        let whole = run.outputs.len() == run.end - run.start
-            && run.outputs.iter().all(Result::is_ok)
-            && conflicts[c].is_none();
-        if !whole {
-            break;
         }
     }
+    shifts
+}
+
+/// Applies one chunk's slot shifts, on `parts` threads: the first
+/// transaction whose facts break with them is a conflict (returned, or the
+/// earlier `conflict`); the slots' writes before it, in the outputs and the
+/// chunk's diff, move by their shift.
+///
+/// # Errors
+/// A panic in a part, as a message.
+fn apply_shifts<S: Sync>(
+    run: &mut ChunkRun<'_, S>,
+    moved: &[(usize, U256)],
+    conflict: Option<usize>,
+    parts: usize,
+) -> Result<Option<usize>, String> {
+    if moved.is_empty() {
+        return Ok(conflict);
+    }
+    let deltas = &run.db.deltas;
+    let vars = deltas.vars();
+    let mut shifts = vec![U256::ZERO; vars.len()];
+    let mut slots = Vec::with_capacity(moved.len());
+    for &(i, delta) in moved {
+        if let (Some(shift), Some(var)) = (shifts.get_mut(i), vars.get(i)) {
+            *shift = delta;
+            slots.push((var.address, var.slot, delta));
+        }
+    }
+    let facts = deltas.facts_len();
+    let per_part = facts.div_ceil(parts.max(1)).max(1);
+    let broken = executor::fan_out(parts, |part| {
+        deltas.first_broken(&shifts, part * per_part..((part + 1) * per_part).min(facts))
+    })?;
+    let conflict = broken.into_iter().flatten().chain(conflict).min();
+    let kept = conflict.unwrap_or(run.outputs.len()).min(run.outputs.len());
+    let per_part = kept.div_ceil(parts.max(1)).max(1);
+    let pieces: Vec<Mutex<&mut [Result<TxOutput, TxFailure>]>> = run.outputs[..kept]
+        .chunks_mut(per_part)
+        .map(Mutex::new)
+        .collect();
+    executor::fan_out(pieces.len(), |part| {
+        let mut piece = pieces[part].lock().unwrap_or_else(|p| p.into_inner());
+        for output in piece.iter_mut().flatten() {
+            for &(address, slot, delta) in &slots {
+                if let Some(value) = output
+                    .changes
+                    .get_mut(&address)
+                    .and_then(|change| change.storage.get_mut(&slot))
+                {
+                    *value = value.wrapping_add(delta);
+                }
+            }
+        }
+    })?;
+    for (address, slot, delta) in slots {
+        if let Some(value) = run.diff.as_mut().and_then(|diff| {
+            let i = diff.binary_search_by(|(a, _)| a.cmp(&address)).ok()?;
+            diff[i].1.storage.get_mut(&slot)
+        }) {
+            *value = value.wrapping_add(delta);
+        }
+    }
+    Ok(conflict)
 }
 
 /// Chunk boundaries: `parts` contiguous ranges of about equal gas limit.
@@ -728,6 +767,8 @@ pub(crate) struct ChunkedPrefix {
     /// Executions thrown away: the transactions after the prefix that
     /// the chunks had run.
     pub(crate) discarded: usize,
+    /// Tracked slots that chunks in the prefix read stale and corrected.
+    pub(crate) corrected: usize,
 }
 
 /// Runs the block as optimistic chunks on `threads` threads and returns the
@@ -787,15 +828,41 @@ pub(crate) fn run<S: Storage + Sync>(
                         _ => runs[..c].iter().any(|earlier| earlier.db.changed(read)),
                     })
                     .map(|(_, tx)| *tx);
-                (c, conflict)
+                // Tracked slots an earlier chunk holds: only those can
+                // have moved.
+                let earlier = &runs[..c];
+                let shared: Vec<usize> = runs[c]
+                    .db
+                    .deltas
+                    .vars()
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, var)| {
+                        earlier.iter().any(|e| {
+                            e.db.overlay.wiped.contains(&var.address)
+                                || e.db.overlay.slots.contains_key(&(var.address, var.slot))
+                        })
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                (c, conflict, shared)
             })
             .collect::<Vec<_>>()
     })?;
     let mut conflicts = vec![None; runs.len()];
-    for (c, conflict) in checked.into_iter().flatten() {
+    let mut shared = vec![Vec::new(); runs.len()];
+    for (c, conflict, vars) in checked.into_iter().flatten() {
         conflicts[c] = conflict;
+        shared[c] = vars;
     }
-    resolve_deltas(&mut runs, &mut conflicts);
+    // Tracked slots that moved: their shifts in block order, then each
+    // chunk corrected on its own.
+    let shifts = slot_shifts(&mut runs, &shared);
+    for (c, moved) in shifts.iter().enumerate() {
+        if let Some(run) = runs.get_mut(c) {
+            conflicts[c] = apply_shifts(run, moved, conflicts[c], parts)?;
+        }
+    }
     let executed: usize = runs.iter().map(|run| run.outputs.len()).sum();
     let mut outputs = Vec::with_capacity(input.txs.len());
     let mut covered = 0;
@@ -803,7 +870,8 @@ pub(crate) fn run<S: Storage + Sync>(
         covers: 0,
         diffs: Vec::with_capacity(runs.len()),
     };
-    for (run, conflict) in runs.into_iter().zip(conflicts) {
+    let mut corrected = 0;
+    for ((run, conflict), moved) in runs.into_iter().zip(conflicts).zip(&shifts) {
         if run.start != covered {
             return Err(format!(
                 "chunk starting at {} follows transactions up to {covered}",
@@ -811,6 +879,9 @@ pub(crate) fn run<S: Storage + Sync>(
             ));
         }
         let exact = conflict.unwrap_or(run.outputs.len());
+        if exact > 0 {
+            corrected += moved.len();
+        }
         let complete = exact == run.end - run.start;
         outputs.extend(run.outputs.into_iter().take(exact));
         if !complete || matches!(outputs.last(), Some(Err(_))) {
@@ -833,6 +904,7 @@ pub(crate) fn run<S: Storage + Sync>(
         discarded: executed - outputs.len(),
         outputs,
         state,
+        corrected,
     })
 }
 

@@ -55,6 +55,7 @@ use revm::interpreter::interpreter::EthInterpreter;
 use revm::interpreter::interpreter_types::{InputsTr, Jumps};
 use revm::interpreter::Interpreter;
 use rustc_hash::{FxHashMap, FxHashSet};
+use std::ops::Range;
 
 use crate::journal::{Eip7610Context, StorageProbe};
 
@@ -157,6 +158,36 @@ fn eval(op: u8, a: U256, b: U256) -> Option<U256> {
     })
 }
 
+/// The operations [`eval`] knows, by opcode.
+static EVALUATED: [bool; 256] = {
+    let mut known = [false; 256];
+    let ops = [
+        opcode::ADD,
+        opcode::SUB,
+        opcode::MUL,
+        opcode::DIV,
+        opcode::MOD,
+        opcode::LT,
+        opcode::GT,
+        opcode::SLT,
+        opcode::SGT,
+        opcode::EQ,
+        opcode::ISZERO,
+        opcode::AND,
+        opcode::OR,
+        opcode::XOR,
+        opcode::NOT,
+        opcode::SHL,
+        opcode::SHR,
+    ];
+    let mut i = 0;
+    while i < ops.len() {
+        known[ops[i] as usize] = true;
+        i += 1;
+    }
+    known
+};
+
 /// One slot read from the pre-block storage by a tracked chunk.
 #[derive(Clone, Debug)]
 pub(crate) struct SlotVar {
@@ -164,23 +195,8 @@ pub(crate) struct SlotVar {
     pub(crate) slot: U256,
     /// The value read (the pre-block value).
     pub(crate) base: U256,
-    /// Facts, with the chunk-relative transaction that relied on them.
-    facts: Vec<(usize, Fact)>,
-}
-
-impl SlotVar {
-    /// The first transaction whose facts break when the slot held
-    /// `base + delta` before the chunk; `None` if all hold.
-    pub(crate) fn first_broken(&self, delta: U256) -> Option<usize> {
-        if delta.is_zero() {
-            return None;
-        }
-        self.facts
-            .iter()
-            .filter(|(_, fact)| !fact.holds(delta))
-            .map(|(tx, _)| *tx)
-            .min()
-    }
+    /// The chunk-relative transaction that read it first.
+    first_tx: usize,
 }
 
 /// The tracked slots of one chunk.
@@ -191,16 +207,28 @@ pub(crate) struct SlotVars {
     pub(crate) enabled: bool,
     index: FxHashMap<(Address, U256), VarId>,
     vars: Vec<SlotVar>,
+    /// Facts of all variables, with the chunk-relative transaction that
+    /// relied on them, in execution order (one vector for the chunk: a
+    /// vector per variable would be an allocation per slot read).
+    facts: Vec<(VarId, usize, Fact)>,
     /// The executing transaction, relative to the chunk's start.
     tx: usize,
 }
 
 impl SlotVars {
-    /// Variables for a chunk, tracked or not.
-    pub(crate) fn new(enabled: bool) -> Self {
+    /// Variables for a chunk of about `txs` transactions, tracked or not.
+    pub(crate) fn new(enabled: bool, txs: usize) -> Self {
+        if !enabled {
+            return Self::default();
+        }
+        // Sized for two slots and four facts per transaction (a token
+        // transfer), so that the chunk does not rehash as it runs.
         Self {
             enabled,
-            ..Self::default()
+            index: FxHashMap::with_capacity_and_hasher(2 * txs, Default::default()),
+            vars: Vec::with_capacity(2 * txs),
+            facts: Vec::with_capacity(4 * txs),
+            tx: 0,
         }
     }
 
@@ -216,12 +244,13 @@ impl SlotVars {
             return;
         }
         let next = self.vars.len() as VarId;
+        let tx = self.tx;
         self.index.entry((address, slot)).or_insert_with(|| {
             self.vars.push(SlotVar {
                 address,
                 slot,
                 base: value,
-                facts: Vec::new(),
+                first_tx: tx,
             });
             next
         });
@@ -235,9 +264,7 @@ impl SlotVars {
     }
 
     fn record(&mut self, var: VarId, fact: Fact) {
-        if let Some(v) = self.vars.get_mut(var as usize) {
-            v.facts.push((self.tx, fact));
-        }
+        self.facts.push((var, self.tx, fact));
     }
 
     fn pin(&mut self, var: VarId) {
@@ -256,12 +283,34 @@ impl SlotVars {
         if wiped.is_empty() {
             return;
         }
-        for var in &mut self.vars {
-            if wiped.contains(&var.address) {
-                let first = var.facts.first().map_or(0, |(tx, _)| *tx);
-                var.facts.push((first, Fact::Pinned));
+        for (var, v) in self.vars.iter().enumerate() {
+            if wiped.contains(&v.address) {
+                self.facts.push((var as VarId, v.first_tx, Fact::Pinned));
             }
         }
+    }
+
+    /// Number of recorded facts.
+    pub(crate) fn facts_len(&self) -> usize {
+        self.facts.len()
+    }
+
+    /// The first transaction whose facts among `range` (indices into the
+    /// recorded facts, so that parts can be checked on several threads)
+    /// break when each variable moves by its entry in `shifts` (zero: it
+    /// does not move); `None` if all hold.
+    pub(crate) fn first_broken(&self, shifts: &[U256], range: Range<usize>) -> Option<usize> {
+        self.facts
+            .get(range)
+            .unwrap_or_default()
+            .iter()
+            .filter(|(var, _, fact)| {
+                shifts
+                    .get(*var as usize)
+                    .is_some_and(|delta| !delta.is_zero() && !fact.holds(*delta))
+            })
+            .map(|(_, tx, _)| *tx)
+            .min()
     }
 }
 
@@ -304,11 +353,29 @@ pub(crate) struct DeltaTracker {
     /// Tags over all frames.
     count: usize,
     pending: Pending,
+    /// The frame (journal depth) `highest` describes.
+    depth: usize,
+    /// The highest tagged position of that frame.
+    highest: Option<usize>,
+}
+
+/// How deep into the stack `op` reads: its inputs, or the position a
+/// `DUP` copies or a `SWAP` exchanges (`usize::MAX`: unknown, or deeper).
+#[inline(always)]
+fn reach(op: u8) -> usize {
+    match op {
+        opcode::DUP1..=opcode::DUP16 => usize::from(op - opcode::DUP1) + 1,
+        opcode::SWAP1..=opcode::SWAP16 => usize::from(op - opcode::SWAP1) + 2,
+        opcode::DUPN | opcode::SWAPN | opcode::EXCHANGE => usize::MAX,
+        _ => OPCODE_INFO[usize::from(op)].map_or(usize::MAX, |i| usize::from(i.inputs())),
+    }
 }
 
 impl DeltaTracker {
     /// Forgets the previous transaction.
     pub(crate) fn start_tx(&mut self) {
+        self.depth = usize::MAX;
+        self.highest = None;
         self.frames.clear();
         self.count = 0;
         self.pending = Pending::Nothing;
@@ -316,6 +383,7 @@ impl DeltaTracker {
 
     /// Makes `depth` the current frame: frames above it have returned.
     fn enter(&mut self, depth: usize) {
+        self.depth = depth;
         if self.frames.len() > depth + 1 {
             for frame in self.frames.drain(depth + 1..) {
                 self.count -= frame.len();
@@ -324,6 +392,14 @@ impl DeltaTracker {
         if self.frames.len() < depth + 1 {
             self.frames.resize_with(depth + 1, Vec::new);
         }
+    }
+
+    /// Recomputes `highest` for the current frame.
+    fn refresh_highest(&mut self) {
+        self.highest = self
+            .frames
+            .get(self.depth)
+            .and_then(|frame| frame.iter().map(|(p, _)| *p).max());
     }
 
     fn frame(&mut self) -> &mut Vec<(usize, Tag)> {
@@ -372,6 +448,7 @@ impl DeltaTracker {
         }
     }
 
+    #[inline(never)]
     fn step_tagged<DB>(
         &mut self,
         interp: &Interpreter<EthInterpreter>,
@@ -383,10 +460,20 @@ impl DeltaTracker {
         self.enter(ctx.journaled_state.depth());
         let stack = interp.stack.data();
         let len = stack.len();
+        if op != opcode::SLOAD && op != opcode::SSTORE {
+            // Most instructions run with tags deeper in the stack than
+            // they reach: nothing to do.
+            let floor = len.saturating_sub(reach(op));
+            if self.frame().iter().all(|(p, _)| *p < floor) {
+                return;
+            }
+        }
         let top = |n: usize| len.checked_sub(n + 1).map(|i| (i, stack[i]));
         let vars = ctx.journaled_state.database().slot_vars();
         // Tags above the stack would be a tracking bug: pin, never guess.
-        self.pin_from(len, vars);
+        if self.frame().iter().any(|(p, _)| *p >= len) {
+            self.pin_from(len, vars);
+        }
         match op {
             opcode::SLOAD => {
                 let Some((i, key)) = top(0) else { return };
@@ -464,7 +551,7 @@ impl DeltaTracker {
                 }
             }
             _ => match OPCODE_INFO[usize::from(op)] {
-                Some(info) if eval(op, U256::ZERO, U256::ZERO).is_some() => {
+                Some(info) if EVALUATED[usize::from(op)] => {
                     self.arithmetic(op, usize::from(info.inputs()), &top, vars);
                 }
                 // Anything else: its tagged inputs are used as they are;
@@ -523,6 +610,7 @@ impl DeltaTracker {
         }
     }
 
+    #[inline(never)]
     fn step_end_tagged<DB>(
         &mut self,
         interp: &Interpreter<EthInterpreter>,
@@ -566,7 +654,13 @@ impl DeltaTracker {
                     {
                         // Gas and refund depend on which of the three are
                         // zero (their equalities do not move with δ).
-                        for v in [original, current, value] {
+                        let values = [original, current, value];
+                        for (i, v) in values.into_iter().enumerate() {
+                            // One fact per distinct value (same tag, same
+                            // value: the same fact).
+                            if values[..i].contains(&v) {
+                                continue;
+                            }
                             vars.record(
                                 var,
                                 Fact::Gave {
@@ -610,21 +704,35 @@ impl<DB> Inspector<Eip7610Context<DB>, EthInterpreter> for DeltaTracker
 where
     DB: Database + StorageProbe + TracksSlots,
 {
+    #[inline(always)]
     fn step(&mut self, interp: &mut Interpreter<EthInterpreter>, ctx: &mut Eip7610Context<DB>) {
-        if self.count == 0 {
-            let op = interp.bytecode.opcode();
-            if op != opcode::SLOAD && op != opcode::SSTORE {
+        let op = interp.bytecode.opcode();
+        if op != opcode::SLOAD && op != opcode::SSTORE {
+            if self.count == 0 {
+                return;
+            }
+            // In the frame last looked at, with every tag below what the
+            // instruction reads: nothing to do (the common case while a
+            // tagged value waits on the stack).
+            if ctx.journaled_state.depth() == self.depth
+                && self
+                    .highest
+                    .is_none_or(|p| p.saturating_add(reach(op)) < interp.stack.len())
+            {
                 return;
             }
         }
         self.step_tagged(interp, ctx);
+        self.refresh_highest();
     }
 
+    #[inline(always)]
     fn step_end(&mut self, interp: &mut Interpreter<EthInterpreter>, ctx: &mut Eip7610Context<DB>) {
         if matches!(self.pending, Pending::Nothing) {
             return;
         }
         self.step_end_tagged(interp, ctx);
+        self.refresh_highest();
     }
 }
 
@@ -682,11 +790,18 @@ mod tests {
         assert_eq!(eval(opcode::SHR, u(1), u(16)), Some(u(8)));
         assert_eq!(eval(opcode::NOT, U256::ZERO, U256::ZERO), Some(max));
         assert_eq!(eval(opcode::EXP, u(2), u(2)), None);
+        for op in 0..=255u8 {
+            assert_eq!(
+                EVALUATED[usize::from(op)],
+                eval(op, u(1), u(1)).is_some(),
+                "opcode {op:#x}"
+            );
+        }
     }
 
     #[test]
     fn the_first_broken_fact_names_its_transaction() {
-        let mut vars = SlotVars::new(true);
+        let mut vars = SlotVars::new(true, 4);
         let address = Address::repeat_byte(1);
         vars.register(address, U256::from(7), U256::from(100));
         vars.register(address, U256::from(7), U256::from(999)); // first read counts
@@ -697,12 +812,23 @@ mod tests {
         vars.record(var, gave(opcode::LT, x, Operand::constant(U256::from(150))));
         vars.start(5);
         vars.pin(var);
-        let v = &vars.vars()[0];
-        assert_eq!(v.first_broken(U256::ZERO), None);
-        assert_eq!(v.first_broken(U256::from(10)), Some(5));
-        assert_eq!(v.first_broken(U256::from(60)), Some(2));
+        let all = 0..vars.facts_len();
+        assert_eq!(vars.first_broken(&[U256::ZERO], all.clone()), None);
+        assert_eq!(vars.first_broken(&[U256::from(10)], all.clone()), Some(5));
+        assert_eq!(vars.first_broken(&[U256::from(60)], all.clone()), Some(2));
+        // Checked in parts: the fact of transaction 2 alone.
+        assert_eq!(vars.first_broken(&[U256::from(10)], 0..1), None);
+        assert_eq!(vars.first_broken(&[U256::from(10)], 1..2), Some(5));
+        // A second variable that does not move breaks nothing; one that
+        // was pinned breaks at its first reader when its account is wiped.
+        vars.start(7);
+        vars.register(address, U256::from(8), U256::ONE);
+        let both = [U256::ZERO, U256::from(3)];
+        assert_eq!(vars.first_broken(&both, 0..vars.facts_len()), None);
+        vars.pin_wiped(&[address].into_iter().collect());
+        assert_eq!(vars.first_broken(&both, 0..vars.facts_len()), Some(7));
         // Untracked chunks register nothing.
-        let mut off = SlotVars::new(false);
+        let mut off = SlotVars::new(false, 4);
         off.register(address, U256::from(7), U256::ONE);
         assert!(off.vars().is_empty());
     }

@@ -61,6 +61,7 @@ mod op {
     pub(super) const STOP: u8 = 0x00;
     pub(super) const ADD: u8 = 0x01;
     pub(super) const EQ: u8 = 0x14;
+    pub(super) const LT: u8 = 0x10;
     pub(super) const ISZERO: u8 = 0x15;
     pub(super) const BALANCE: u8 = 0x31;
     pub(super) const CALLVALUE: u8 = 0x34;
@@ -69,6 +70,7 @@ mod op {
     pub(super) const CODECOPY: u8 = 0x39;
     pub(super) const EXTCODEHASH: u8 = 0x3f;
     pub(super) const POP: u8 = 0x50;
+    pub(super) const MSTORE: u8 = 0x52;
     pub(super) const SLOAD: u8 = 0x54;
     pub(super) const SSTORE: u8 = 0x55;
     pub(super) const JUMP: u8 = 0x56;
@@ -76,6 +78,7 @@ mod op {
     pub(super) const GAS: u8 = 0x5a;
     pub(super) const JUMPDEST: u8 = 0x5b;
     pub(super) const PUSH1: u8 = 0x60;
+    pub(super) const LOG0: u8 = 0xa0;
     pub(super) const LOG1: u8 = 0xa1;
     pub(super) const CREATE: u8 = 0xf0;
     pub(super) const CALL: u8 = 0xf1;
@@ -109,7 +112,10 @@ impl Asm {
 }
 
 /// `mixer(read_slot, write_slot, addend, mode)`: `s[write] = s[read] + addend`,
-/// LOG1(write); mode 1 reverts afterwards, mode 2 loops until out of gas.
+/// LOG1(write); mode 1 reverts afterwards, mode 2 loops until out of gas,
+/// mode 3 adds one to `s[3]` if the new `s[write]` is below 150, mode 4
+/// logs the new `s[write]` as data. (Increments, decisions on stored
+/// values and values leaving through a log: what delta tracking follows.)
 pub fn mixer_code() -> Bytes {
     let mut a = Asm::default();
     a.arg(0)
@@ -124,13 +130,47 @@ pub fn mixer_code() -> Bytes {
     a.push(0).op(op::JUMPI);
     a.arg(3).push(2).op(op::EQ);
     let loop_at = a.0.len() + 1;
+    a.push(0).op(op::JUMPI);
+    a.arg(3).push(3).op(op::EQ);
+    let threshold_at = a.0.len() + 1;
+    a.push(0).op(op::JUMPI);
+    a.arg(3).push(4).op(op::EQ);
+    let log_at = a.0.len() + 1;
     a.push(0).op(op::JUMPI).op(op::STOP);
     let revert = a.here();
     a.op(op::JUMPDEST).push(0).push(0).op(op::REVERT);
     let spin = a.here();
     a.op(op::JUMPDEST).push(spin).op(op::JUMP);
+    // if s[write] < 150 { s[3] += 1 }
+    let threshold = a.here();
+    a.op(op::JUMPDEST).push(150).arg(1).op(op::SLOAD).op(op::LT);
+    let bump_at = a.0.len() + 1;
+    a.push(0).op(op::JUMPI).op(op::STOP);
+    let bump = a.here();
+    a.op(op::JUMPDEST)
+        .push(1)
+        .push(3)
+        .op(op::SLOAD)
+        .op(op::ADD)
+        .push(3)
+        .op(op::SSTORE)
+        .op(op::STOP);
+    // LOG0(s[write])
+    let log = a.here();
+    a.op(op::JUMPDEST)
+        .arg(1)
+        .op(op::SLOAD)
+        .push(0)
+        .op(op::MSTORE)
+        .push(32)
+        .push(0)
+        .op(op::LOG0)
+        .op(op::STOP);
     a.patch(revert_at, revert);
     a.patch(loop_at, spin);
+    a.patch(threshold_at, threshold);
+    a.patch(bump_at, bump);
+    a.patch(log_at, log);
     a.bytes()
 }
 
@@ -379,6 +419,8 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
                 let mode = match rng.below(100) {
                     0..=5 => 1u64,
                     6..=10 => 2,
+                    11..=25 => 3,
+                    26..=35 => 4,
                     _ => 0,
                 };
                 let words = [

@@ -370,7 +370,8 @@ fn execute_chunked<S: Storage>(
     track: bool,
 ) -> Result<BlockResult> {
     let prefix = chunked::run(storage, input, threads, track).map_err(ExecError::Internal)?;
-    finish(
+    let corrected = prefix.corrected;
+    let mut result = finish(
         storage,
         input,
         prefix.outputs,
@@ -378,7 +379,9 @@ fn execute_chunked<S: Storage>(
         ExecutedBy::Chunked(threads),
         prefix.discarded,
         Some(prefix.state),
-    )
+    )?;
+    result.stats.corrected_slots = corrected;
+    Ok(result)
 }
 
 /// Commits the outputs of a parallel run (a prefix of the block, or all of
@@ -439,6 +442,7 @@ fn finish<S: Storage>(
             executed_by,
             reexecutions,
             sequential_from,
+            corrected_slots: 0,
         },
     })
 }

@@ -216,6 +216,11 @@ pub struct ExecStats {
     /// it were already final): `auto` found the block too conflicted for
     /// Block-STM to win, or the chunks met a conflict here.
     pub sequential_from: Option<usize>,
+    /// Storage slots that a chunk read before an earlier chunk changed
+    /// them and that were corrected instead of ending the chunk
+    /// ([`Mode::ChunkedDeltas`](crate::Mode::ChunkedDeltas)), counted once
+    /// per chunk.
+    pub corrected_slots: usize,
 }
 
 /// The result of a block.

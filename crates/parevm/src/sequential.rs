@@ -220,6 +220,7 @@ pub(crate) fn execute<S: Storage>(
             executed_by: ExecutedBy::Sequential,
             reexecutions: 0,
             sequential_from: None,
+            corrected_slots: 0,
         },
     })
 }

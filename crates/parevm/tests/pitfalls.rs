@@ -327,3 +327,76 @@ fn payouts_from_one_sender() {
         }
     }
 }
+
+/// A token holder paid by every transaction of the block, then spending
+/// more than it held before the block (but less than it was paid before
+/// the spend), in the second half: chunks that track deltas read its
+/// balance stale, so the spend's balance check came out the other way (it
+/// reverted); the check must catch the flipped comparison and hand the
+/// block over to the sequential loop at exactly that transaction. With a
+/// zero balance before the block, the first credit in a later chunk
+/// pays the gas of setting a slot from zero, which the real value does
+/// not: a conflict too.
+#[test]
+fn hot_holder_spends_what_earlier_chunks_paid_it() {
+    use parevm::workload::contracts::{balance_slot, transfer_calldata, HOT_ACCOUNT, TOKEN};
+    use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
+
+    let token = U256::from(ETHER);
+    for (before, spends) in [(token, true), (U256::ZERO, false)] {
+        let mut workload =
+            WorkloadSpec::preset(WorkloadKind::Erc20, Preset::HotRecipient, Size::Txs(200))
+                .build()
+                .expect("workload");
+        workload
+            .storage
+            .insert_slot(TOKEN, balance_slot(HOT_ACCOUNT), before);
+        let spend_at = 150;
+        if spends {
+            // Paid to it before the spend, from the calldata's amounts.
+            let paid: U256 = workload.input.txs[..spend_at]
+                .iter()
+                .map(|tx| U256::from_be_slice(&tx.data[36..68]))
+                .sum();
+            let amount = before + paid / U256::from(2);
+            workload
+                .storage
+                .insert_account(HOT_ACCOUNT, U256::from(ETHER), 0);
+            let spend = parevm::revm::context::TxEnv {
+                caller: HOT_ACCOUNT,
+                nonce: 0,
+                data: transfer_calldata(addr(77), amount),
+                ..workload.input.txs[0].clone()
+            };
+            workload.input.txs.insert(spend_at, spend);
+        }
+        let sequential =
+            execute_block(&workload.storage, &workload.input, &Config::sequential()).expect("seq");
+        if spends {
+            assert_eq!(
+                sequential.txs[spend_at].receipt.outcome,
+                parevm::TxOutcome::Success,
+                "the spend succeeds in block order"
+            );
+        }
+        for threads in [2, 3, 8] {
+            let config = Config {
+                mode: Mode::ChunkedDeltas,
+                ..Config::parallel(threads)
+            };
+            let tracked = execute_block(&workload.storage, &workload.input, &config)
+                .expect("chunked with deltas");
+            assert_eq!(sequential.first_difference(&tracked), None, "{threads}");
+            if spends {
+                assert_eq!(
+                    tracked.stats.sequential_from,
+                    Some(spend_at),
+                    "at {threads} threads the spend's balance check flips"
+                );
+            } else {
+                assert!(tracked.stats.sequential_from.is_some(), "{threads}");
+            }
+        }
+        check(&workload.storage, &workload.input).expect("block");
+    }
+}

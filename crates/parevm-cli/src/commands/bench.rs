@@ -78,7 +78,7 @@ pub(crate) struct Args {
     /// The parallel side's mode: `auto` (the library's default: optimistic
     /// chunks, Block-STM or the sequential loop, chosen per block),
     /// `parallel` (always Block-STM to the end, to measure the engine
-    /// itself) or `chunked` (always optimistic chunks).
+    /// itself) `chunked` (always optimistic chunks) or `chunked-deltas` (chunks that track storage deltas).
     #[arg(long, value_enum, default_value_t = ParallelMode::Auto)]
     mode: ParallelMode,
     /// Mainnet fixture folders (a folder of block folders), for the suite and

@@ -69,13 +69,13 @@ pub fn input(spec: SpecId, beneficiary: Address, txs: Vec<TxEnv>) -> BlockInput 
     }
 }
 
-/// Executes sequentially, and with Block-STM and optimistic chunks at every
-/// thread count; asserts the results (or errors) are identical and returns
+/// Executes sequentially, and with Block-STM and optimistic chunks (with
+/// and without delta tracking) at every thread count; asserts the results (or errors) are identical and returns
 /// the sequential one.
 pub fn check<S: Storage>(storage: &S, input: &BlockInput) -> Result<BlockResult, ExecError> {
     let sequential = execute_block(storage, input, &Config::sequential());
     let configs = THREADS.into_iter().flat_map(|threads| {
-        [Mode::Parallel, Mode::Chunked].map(|mode| Config {
+        [Mode::Parallel, Mode::Chunked, Mode::ChunkedDeltas].map(|mode| Config {
             mode,
             ..Config::parallel(threads)
         })
