@@ -646,36 +646,35 @@ fn value_after<S>(runs: &[ChunkRun<'_, S>], address: Address, slot: U256) -> Opt
     })
 }
 
-/// How far each tracked slot of each chunk moved (`deltas` module docs):
+/// How far each tracked slot of chunk `c` moved (`deltas` module docs):
 /// its value before the chunk (the corrected value of the last earlier
-/// chunk that holds it) minus the value the chunk read. `shared` lists,
-/// per chunk, the tracked slots an earlier chunk holds: the others cannot
-/// have moved. In block order, since a chunk's corrected values are the
-/// next one's inputs; the chunk's own overlay is corrected here, its
-/// outputs by [`apply_shifts`]. A chunk after a conflict gets shifts it
-/// will not use.
-fn slot_shifts<S>(runs: &mut [ChunkRun<'_, S>], shared: &[Vec<usize>]) -> Vec<Vec<(usize, U256)>> {
-    let mut shifts = vec![Vec::new(); runs.len()];
-    for (c, moved) in shifts.iter_mut().enumerate() {
-        let (earlier, rest) = runs.split_at_mut(c);
-        let Some(run) = rest.first_mut() else { break };
-        for &i in shared.get(c).map_or(&[][..], Vec::as_slice) {
-            let Some(var) = run.db.deltas.vars().get(i) else {
-                continue;
-            };
-            let (address, slot) = (var.address, var.slot);
-            let delta = value_after(earlier, address, slot)
-                .map_or(U256::ZERO, |before| before.wrapping_sub(var.base));
-            if delta.is_zero() {
-                continue;
-            }
-            moved.push((i, delta));
-            if let Some(value) = run.db.overlay.slots.get_mut(&(address, slot)) {
-                *value = value.wrapping_add(delta);
-            }
+/// chunk that holds it) minus the value the chunk read. `shared` lists the
+/// chunk's tracked slots that an earlier chunk holds: the others cannot
+/// have moved. The earlier chunks must be corrected already (block
+/// order); the chunk's own overlay is corrected here, its outputs by
+/// [`apply_shifts`].
+fn slot_shifts<S>(runs: &mut [ChunkRun<'_, S>], c: usize, shared: &[usize]) -> Vec<(usize, U256)> {
+    let mut moved = Vec::new();
+    let (earlier, rest) = runs.split_at_mut(c.min(runs.len()));
+    let Some(run) = rest.first_mut() else {
+        return moved;
+    };
+    for &i in shared {
+        let Some(var) = run.db.deltas.vars().get(i) else {
+            continue;
+        };
+        let (address, slot) = (var.address, var.slot);
+        let delta = value_after(earlier, address, slot)
+            .map_or(U256::ZERO, |before| before.wrapping_sub(var.base));
+        if delta.is_zero() {
+            continue;
+        }
+        moved.push((i, delta));
+        if let Some(value) = run.db.overlay.slots.get_mut(&(address, slot)) {
+            *value = value.wrapping_add(delta);
         }
     }
-    shifts
+    moved
 }
 
 /// Applies one chunk's slot shifts, on `parts` threads: the first
@@ -819,7 +818,13 @@ pub(crate) fn run<S: Storage + Sync>(
                     .iter()
                     .find(|(read, _)| match read {
                         // Resolved below, in block order.
-                        BaseRead::Slot(..) if runs[c].db.deltas.enabled => false,
+                        // (Tracked slots only: a read that failed before
+                        // it became a variable is checked as usual.)
+                        BaseRead::Slot(address, slot)
+                            if runs[c].db.deltas.tracks(*address, *slot) =>
+                        {
+                            false
+                        }
                         BaseRead::Predicted(address) => {
                             runs[c].db.predictions.get(address).is_none_or(|predicted| {
                                 !prediction_holds(&runs[..c], storage, address, *predicted)
@@ -855,12 +860,18 @@ pub(crate) fn run<S: Storage + Sync>(
         conflicts[c] = conflict;
         shared[c] = vars;
     }
-    // Tracked slots that moved: their shifts in block order, then each
-    // chunk corrected on its own.
-    let shifts = slot_shifts(&mut runs, &shared);
-    for (c, moved) in shifts.iter().enumerate() {
-        if let Some(run) = runs.get_mut(c) {
-            conflicts[c] = apply_shifts(run, moved, conflicts[c], parts)?;
+    // Tracked slots that moved, chunk by chunk in block order (a chunk's
+    // corrected values are the next one's inputs), up to the first chunk
+    // that is not exact: the chunks after it are discarded anyway.
+    let mut shifts = vec![Vec::new(); runs.len()];
+    for c in 0..runs.len() {
+        let moved = slot_shifts(&mut runs, c, shared.get(c).map_or(&[][..], Vec::as_slice));
+        let Some(run) = runs.get_mut(c) else { break };
+        conflicts[c] = apply_shifts(run, &moved, conflicts[c], parts)?;
+        let exact = conflicts[c].unwrap_or(run.outputs.len());
+        shifts[c] = moved;
+        if exact != run.end - run.start || matches!(run.outputs.last(), Some(Err(_))) {
+            break;
         }
     }
     let executed: usize = runs.iter().map(|run| run.outputs.len()).sum();
@@ -879,9 +890,11 @@ pub(crate) fn run<S: Storage + Sync>(
             ));
         }
         let exact = conflict.unwrap_or(run.outputs.len());
-        if exact > 0 {
-            corrected += moved.len();
-        }
+        let vars = run.db.deltas.vars();
+        corrected += moved
+            .iter()
+            .filter(|(i, _)| vars.get(*i).is_some_and(|var| var.first_tx < exact))
+            .count();
         let complete = exact == run.end - run.start;
         outputs.extend(run.outputs.into_iter().take(exact));
         if !complete || matches!(outputs.last(), Some(Err(_))) {

@@ -22,6 +22,7 @@
 //!   NOT                          -> tag flipped (NOT a = -a - 1)
 //!   +x minus +x, +x plus -x      -> untagged (δ cancels)
 //!   DUP, SWAP                    -> tags move with the values
+//!   POP                          -> tag dropped (nothing was decided)
 //!   SSTORE +x into x's own slot  -> the slot stays "+x"; gas facts recorded
 //!   any other use of a tag       -> a fact, or a pin
 //! ```
@@ -41,6 +42,12 @@
 //! with a broken fact is a conflict like any other; the transactions
 //! before it took the same path with the real value, so their writes of
 //! the slot, moved by `δ`, are what the sequential loop writes.
+//!
+//! Tracking is bounded whatever the bytecode: a frame holds at most
+//! [`MAX_FRAME_TAGS`] tags (another copy pins), a variable records nothing
+//! after its first pin (facts come in execution order, so nothing later
+//! can break first), and a chunk keeps a bounded number of facts (beyond
+//! it a fact is a pin).
 //!
 //! Tracking only relies on revm's journal for values it already holds
 //! (the original and current value of a slot); reverted frames restore
@@ -196,7 +203,11 @@ pub(crate) struct SlotVar {
     /// The value read (the pre-block value).
     pub(crate) base: U256,
     /// The chunk-relative transaction that read it first.
-    first_tx: usize,
+    pub(crate) first_tx: usize,
+    /// A fact of this variable was pinned (by the transaction of that
+    /// fact): later facts cannot move the first broken transaction and are
+    /// not recorded.
+    pinned: bool,
 }
 
 /// The tracked slots of one chunk.
@@ -213,7 +224,24 @@ pub(crate) struct SlotVars {
     facts: Vec<(VarId, usize, Fact)>,
     /// The executing transaction, relative to the chunk's start.
     tx: usize,
+    /// At most this many facts are kept; beyond it a fact becomes a pin
+    /// (one per variable), so that a transaction comparing a tracked
+    /// value in a loop cannot grow the chunk's memory without bound.
+    max_facts: usize,
 }
+
+/// Facts kept per chunk at least, whatever its size (a fact is about 130
+/// bytes).
+const MIN_MAX_FACTS: usize = 1 << 16;
+
+/// Facts kept per planned transaction of a chunk, above [`MIN_MAX_FACTS`].
+const FACTS_PER_TX: usize = 16;
+
+/// Tags one call frame holds at most; a value that would be tagged beyond
+/// it is pinned instead. Real contracts hold a handful of copies of a
+/// loaded value; the bound keeps the per-instruction scans of a frame's
+/// tags short whatever the bytecode does.
+const MAX_FRAME_TAGS: usize = 32;
 
 impl SlotVars {
     /// Variables for a chunk of about `txs` transactions, tracked or not.
@@ -229,6 +257,7 @@ impl SlotVars {
             vars: Vec::with_capacity(2 * txs),
             facts: Vec::with_capacity(4 * txs),
             tx: 0,
+            max_facts: MIN_MAX_FACTS.max(txs.saturating_mul(FACTS_PER_TX)),
         }
     }
 
@@ -251,6 +280,7 @@ impl SlotVars {
                 slot,
                 base: value,
                 first_tx: tx,
+                pinned: false,
             });
             next
         });
@@ -263,7 +293,28 @@ impl SlotVars {
         self.index.get(&(address, slot)).copied()
     }
 
+    /// Whether the pre-block read of `slot` became a variable (its
+    /// staleness is then the check's shift, not a conflict).
+    pub(crate) fn tracks(&self, address: Address, slot: U256) -> bool {
+        self.var(address, slot).is_some()
+    }
+
+    /// Records a fact of the executing transaction. Facts come in
+    /// execution order, so after a variable's first pin nothing of it can
+    /// break earlier: later facts are dropped. Past the chunk's limit a
+    /// fact is recorded as a pin.
     fn record(&mut self, var: VarId, fact: Fact) {
+        let limit = self.facts.len() >= self.max_facts;
+        let Some(v) = self.vars.get_mut(var as usize) else {
+            return;
+        };
+        if v.pinned {
+            return;
+        }
+        let fact = if limit { Fact::Pinned } else { fact };
+        if fact == Fact::Pinned {
+            v.pinned = true;
+        }
         self.facts.push((var, self.tx, fact));
     }
 
@@ -431,6 +482,16 @@ impl DeltaTracker {
         self.count += 1;
     }
 
+    /// Tags a new value (a load, a copy), or pins its variable when the
+    /// frame holds [`MAX_FRAME_TAGS`] already.
+    fn put_new(&mut self, position: usize, tag: Tag, vars: &mut SlotVars) {
+        if self.frame().len() >= MAX_FRAME_TAGS {
+            vars.pin(tag.var);
+        } else {
+            self.put(position, tag);
+        }
+    }
+
     /// Pins the tags at `from` and above in the current frame.
     fn pin_from(&mut self, from: usize, vars: &mut SlotVars) {
         let frame = self.frame();
@@ -513,7 +574,7 @@ impl DeltaTracker {
                 let n = usize::from(op - opcode::DUP1);
                 if let Some((i, _)) = top(n) {
                     if let Some(tag) = self.get(i) {
-                        self.put(len, tag);
+                        self.put_new(len, tag, vars);
                     }
                 }
             }
@@ -527,6 +588,12 @@ impl DeltaTracker {
                     if let Some(tag) = tb {
                         self.put(a, tag);
                     }
+                }
+            }
+            // A dropped value decides nothing.
+            opcode::POP => {
+                if let Some((i, _)) = top(0) {
+                    self.take(i);
                 }
             }
             opcode::JUMPI => {
@@ -626,7 +693,7 @@ impl DeltaTracker {
                 let vars = ctx.journaled_state.database().slot_vars();
                 if let (Some(var), Some(top)) = (vars.var(address, key), stack.len().checked_sub(1))
                 {
-                    self.put(top, Tag { var, neg: false });
+                    self.put_new(top, Tag { var, neg: false }, vars);
                 }
             }
             Pending::Store {
@@ -797,6 +864,48 @@ mod tests {
                 "opcode {op:#x}"
             );
         }
+    }
+
+    #[test]
+    fn nothing_is_recorded_after_a_pin_and_facts_are_bounded() {
+        let mut vars = SlotVars::new(true, 1);
+        vars.max_facts = 3;
+        let address = Address::repeat_byte(2);
+        vars.register(address, U256::from(1), U256::from(100));
+        vars.register(address, U256::from(2), U256::from(100));
+        let (a, b) = (0, 1);
+        let x = |var| Operand::tagged(U256::from(100), Some(Tag { var, neg: false }));
+        let lt = |var| gave(opcode::LT, x(var), Operand::constant(U256::from(150)));
+        vars.start(1);
+        vars.record(a, lt(a));
+        vars.pin(a);
+        vars.start(2);
+        vars.record(a, lt(a));
+        vars.pin(a);
+        assert_eq!(vars.facts_len(), 2, "a's facts after its pin are dropped");
+        // A shift that keeps the comparison breaks a's pin at 1.
+        let all = |v: &SlotVars| 0..v.facts_len();
+        assert_eq!(
+            vars.first_broken(&[U256::from(1), U256::ZERO], all(&vars)),
+            Some(1)
+        );
+        // b's second fact is past the bound: a pin, then nothing more.
+        vars.start(3);
+        vars.record(b, lt(b));
+        vars.start(4);
+        vars.record(b, lt(b));
+        vars.record(b, lt(b));
+        assert_eq!(vars.facts_len(), 4);
+        assert_eq!(
+            vars.first_broken(&[U256::ZERO, U256::from(1)], all(&vars)),
+            Some(4)
+        );
+        assert_eq!(
+            vars.first_broken(&[U256::ZERO, U256::ZERO], all(&vars)),
+            None
+        );
+        assert!(vars.tracks(address, U256::from(2)));
+        assert!(!vars.tracks(address, U256::from(3)));
     }
 
     #[test]

@@ -400,3 +400,87 @@ fn hot_holder_spends_what_earlier_chunks_paid_it() {
         check(&workload.storage, &workload.input).expect("block");
     }
 }
+
+/// A counter contract: `slot0 += 1`, with a copy of the loaded value
+/// dropped on the way (`DUP1 POP`, as compiled code often does).
+fn counter_code() -> Vec<u8> {
+    vec![
+        0x60, 0x00, 0x54, // PUSH1 0, SLOAD
+        0x80, 0x50, // DUP1, POP
+        0x60, 0x01, 0x01, // PUSH1 1, ADD
+        0x60, 0x00, 0x55, // PUSH1 0, SSTORE
+        0x00, // STOP
+    ]
+}
+
+/// Like [`counter_code`], after comparing the loaded value `n` times
+/// (`5 < x`, dropped; `n` the calldata word), so that one transaction
+/// records a fact per round.
+fn comparing_counter_code() -> Vec<u8> {
+    vec![
+        0x60, 0x00, 0x54, // 0x00 PUSH1 0, SLOAD           [x]
+        0x60, 0x00, 0x35, // 0x03 PUSH1 0, CALLDATALOAD    [x, n]
+        0x5b, //             0x06 JUMPDEST                 [x, n]
+        0x80, 0x15, //       0x07 DUP1, ISZERO             [x, n, n == 0]
+        0x60, 0x18, 0x57, // 0x09 PUSH1 0x18, JUMPI        [x, n]
+        0x81, 0x60, 0x05, 0x10, 0x50, // 0x0c DUP2, PUSH1 5, LT, POP
+        0x60, 0x01, 0x90, 0x03, // 0x11 PUSH1 1, SWAP1, SUB [x, n - 1]
+        0x60, 0x06, 0x56, // 0x15 PUSH1 6, JUMP
+        0x5b, 0x50, //       0x18 JUMPDEST, POP            [x]
+        0x60, 0x01, 0x01, // 0x1a PUSH1 1, ADD
+        0x60, 0x00, 0x55, // 0x1d PUSH1 0, SSTORE
+        0x00, //             0x20 STOP
+    ]
+}
+
+/// Every transaction of the block increments one counter slot. Chunks that
+/// track deltas read it stale after the first chunk and correct it: no
+/// conflict, even though the contract drops a copy of the loaded value.
+/// When one transaction compares the value in a loop 70,000 times, past
+/// the chunk's bound on recorded facts, its variable is pinned there and
+/// the block hands over to the sequential loop at exactly that
+/// transaction. Results are exact either way.
+#[test]
+fn counter_increments_commute_and_tracking_stays_bounded() {
+    let (coinbase, counter) = (addr(0xc0), addr(0xa0));
+    let loop_at = 150;
+    for looping in [false, true] {
+        let code = if looping {
+            comparing_counter_code()
+        } else {
+            counter_code()
+        };
+        let mut storage = InMemoryStorage::new();
+        storage.insert_contract(counter, U256::ZERO, 1, code.into());
+        storage.insert_slot(counter, U256::ZERO, U256::from(1_000));
+        let txs: Vec<_> = (0..200u64)
+            .map(|i| {
+                let sender = addr(1_000 + i);
+                storage.insert_account(sender, U256::from(ETHER), 0);
+                let rounds = if i as usize == loop_at { 70_000u64 } else { 2 };
+                let data = if looping {
+                    U256::from(rounds).to_be_bytes::<32>().to_vec()
+                } else {
+                    Vec::new()
+                };
+                let gas = if rounds > 2 { 5_000_000 } else { 100_000 };
+                tx(sender, Some(counter), 0, 0, &data, gas)
+            })
+            .collect();
+        let block = input(SpecId::CANCUN, coinbase, txs);
+        let sequential = execute_block(&storage, &block, &Config::sequential()).expect("seq");
+        assert!(sequential.txs.iter().all(|t| t.receipt.success()));
+        for threads in [2, 3, 8] {
+            let config = Config {
+                mode: Mode::ChunkedDeltas,
+                ..Config::parallel(threads)
+            };
+            let tracked = execute_block(&storage, &block, &config).expect("chunked with deltas");
+            assert_eq!(sequential.first_difference(&tracked), None, "{threads}");
+            assert!(tracked.stats.corrected_slots > 0, "{threads}");
+            let expected = looping.then_some(loop_at);
+            assert_eq!(tracked.stats.sequential_from, expected, "{threads}");
+        }
+        check(&storage, &block).expect("block");
+    }
+}
