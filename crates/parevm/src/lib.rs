@@ -43,6 +43,16 @@
 //! The prefix up to the first stale read is exact; the sequential loop
 //! finishes the rest ([`Mode::Chunked`], module `chunked`).
 //!
+//! Chunks may also *track storage deltas* ([`Mode::ChunkedDeltas`], module
+//! `deltas`): an inspector follows the values a chunk derived from the
+//! slots it read before the chunk, and records every decision it took on
+//! them (comparisons, branch conditions, the zero-ness that prices an
+//! `SSTORE`). A stale slot is then not a conflict: the check computes how
+//! far the slot really moved, re-evaluates the recorded decisions with the
+//! moved value, and, if all come out the same, moves the chunk's writes of
+//! the slot by the same amount. Transfers of one token to one holder add
+//! up this way without conflict.
+//!
 //! ## Choosing the path
 //! [`Mode::Auto`] runs small blocks sequentially, and blocks whose longest
 //! predicted dependency chain (a sender's nonces, value passed from one
@@ -50,6 +60,10 @@
 //! transactions alone) is most of the block. Blocks in which no two
 //! transactions share a sender, a recipient of value, a calldata address
 //! or a (contract, function) without addresses run as optimistic chunks.
+//! Blocks that look serial, but only through contract entries that many
+//! distinct senders share (every sender distinct, no value passed along),
+//! run as chunks that track deltas; other serial-looking blocks run
+//! sequentially.
 //! Otherwise it starts Block-STM, and gives up once validation aborted more
 //! than 30% of the executions: the workers stop, the longest prefix of
 //! transactions whose outputs are final is kept, and the sequential loop
@@ -78,6 +92,8 @@
 //! - `view`: revm `Database` over mv-memory and storage.
 //! - `tx_task`: revm glue for one incarnation.
 //! - `chunked`: optimistic chunks and their check.
+//! - `deltas`: the inspector that tracks values derived from stale slots,
+//!   and the facts a chunk's correction is checked against.
 //! - `sequential`: the reference sequential path.
 //! - `journal`: revm's journal plus the EIP-7610 storage-collision rule.
 //! - `predict`: the dependency estimates `auto` mode decides with.

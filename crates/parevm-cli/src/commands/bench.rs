@@ -152,9 +152,10 @@ pub(crate) struct Row {
     /// Every parallel run produced exactly the sequential result.
     pub(crate) identical: bool,
     /// What the parallel side ran in its last repetition: `parallel`
-    /// (Block-STM), `chunked` (optimistic chunks), `sequential` (auto chose
-    /// it up front), or either parallel path followed by `+sequential@N`
-    /// (the sequential loop ran from transaction N on).
+    /// (Block-STM), `chunked` (optimistic chunks; `chunked(deltas)` when
+    /// they corrected stale slots by tracking deltas), `sequential` (auto
+    /// chose it up front), or either parallel path followed by
+    /// `+sequential@N` (the sequential loop ran from transaction N on).
     pub(crate) path: String,
 }
 
@@ -480,6 +481,10 @@ fn measure(
             (ExecutedBy::Chunked(_), None) => "chunked".to_owned(),
             (ExecutedBy::Chunked(_), Some(at)) => format!("chunked+sequential@{at}"),
         };
+        if par.stats.corrected_slots > 0 {
+            // Chunks that tracked deltas corrected stale slots.
+            path = path.replacen("chunked", "chunked(deltas)", 1);
+        }
         check(&par);
     }
     let (seq_min, seq_med, seq_max) = stats(&seq_ms);
