@@ -97,6 +97,35 @@ fn worker_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>, String> {
     Ok(pool)
 }
 
+/// Frees `value` on a long-lived background thread: freeing every version
+/// of every location of a block is pure overhead on its critical path. A
+/// thread spawned per block for it cost a thread start (tens of
+/// microseconds, a sizeable part of a small block) and a cold allocator
+/// heap each time. Drops inline if the thread cannot be started.
+pub(crate) fn drop_later<T: Send + 'static>(value: T) {
+    type Garbage = Box<dyn Send>;
+    static DROPPER: OnceLock<Option<Mutex<std::sync::mpsc::Sender<Garbage>>>> = OnceLock::new();
+    let sender = DROPPER.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel::<Garbage>();
+        std::thread::Builder::new()
+            .name("parevm-dropper".into())
+            .spawn(move || receiver.into_iter().for_each(drop))
+            .ok()
+            .map(|_| Mutex::new(sender))
+    });
+    let value: Garbage = Box::new(value);
+    let rejected = match sender {
+        Some(sender) => sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .send(value)
+            .err()
+            .map(|e| e.0),
+        None => Some(value),
+    };
+    drop(rejected);
+}
+
 /// Runs `job(0)`, ..., `job(parts - 1)` at once: part 0 on the calling
 /// thread, the others on the worker pool, and returns their results in
 /// order. Runs the Block-STM workers and the post-processing of a block.
@@ -249,7 +278,7 @@ pub(crate) fn run_block<T: VmTask>(
     fan_out(threads, |_| work())?;
 
     if let Some(message) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        std::thread::spawn(move || drop(mv));
+        drop_later(mv);
         return Err(message);
     }
     // Without a panic, only the give-up policy halts the scheduler.
@@ -271,8 +300,8 @@ pub(crate) fn run_block<T: VmTask>(
         block_size
     };
     // Freeing every version of every location is pure overhead on the
-    // block's critical path: hand it to a short-lived thread.
-    std::thread::spawn(move || drop(mv));
+    // block's critical path.
+    drop_later(mv);
     let incarnations = (0..block_size)
         .map(|tx| scheduler.incarnation(tx))
         .collect();

@@ -324,3 +324,37 @@ fn fan_out_returns_parts_in_order_and_reports_a_panicking_part() {
         assert!(error.contains(&format!("part {bad}")), "{error}");
     }
 }
+
+/// Values handed to the background dropper are dropped, from any thread,
+/// and never on the caller's.
+#[test]
+fn drop_later_drops_on_the_background_thread() {
+    struct Witness(std::sync::mpsc::Sender<Option<String>>);
+    impl Drop for Witness {
+        fn drop(&mut self) {
+            let name = std::thread::current().name().map(str::to_owned);
+            let _ = self.0.send(name);
+        }
+    }
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let senders: Vec<_> = (0..4).map(|_| sender.clone()).collect();
+    drop(sender);
+    fan_out(4, |part| {
+        if let Some(sender) = senders.get(part) {
+            drop_later(Witness(sender.clone()));
+        }
+    })
+    .expect("fan out");
+    drop(senders);
+    let names: Vec<Option<String>> = (0..4)
+        .map_while(|_| {
+            receiver
+                .recv_timeout(std::time::Duration::from_secs(30))
+                .ok()
+        })
+        .collect();
+    assert_eq!(names.len(), 4);
+    assert!(names
+        .iter()
+        .all(|name| name.as_deref() == Some("parevm-dropper")));
+}

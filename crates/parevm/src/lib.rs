@@ -126,6 +126,7 @@ pub(crate) mod sync {
 }
 
 use std::num::NonZeroUsize;
+use std::sync::Mutex;
 
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::primitives::hardfork::SpecId;
@@ -400,6 +401,17 @@ fn execute_chunked<S: Storage>(
     Ok(result)
 }
 
+/// Takes the value out of a slot shared by the parts of a `fan_out`.
+fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
+    slot.lock().unwrap_or_else(|p| p.into_inner()).take()
+}
+
+/// The two halves of a chunked block's tail, run at once.
+enum Tail {
+    Committed(Result<Vec<TxResult>>),
+    Joined(Option<StateDiff>),
+}
+
 /// Commits the outputs of a parallel run (a prefix of the block, or all of
 /// it), runs the rest of the block sequentially and merges the state,
 /// starting from the part of it the run merged already (`partial`).
@@ -417,15 +429,32 @@ fn finish<S: Storage>(
         // The chunk diffs do not depend on the commit: a large block joins
         // them on one of its threads while the others commit.
         Some(partial) if threads > 1 && partial.covers >= CONCURRENT_JOIN_MIN => {
+            // On a pool thread, not a spawned one: a fresh thread starts
+            // with a cold allocator heap, and the join allocates the
+            // block's whole diff (page faults cost more than the join).
             let covers = partial.covers;
-            let (txs, joined) = std::thread::scope(|scope| {
-                let joiner = scope.spawn(move || join_ranges(partial.diffs));
-                let txs = commit(storage, input, outputs, threads - 1);
-                (txs, joiner.join())
-            });
-            let joined = joined
-                .map_err(|_| ExecError::Internal("joining the chunk diffs panicked".into()))?;
-            (txs?, Some((covers, joined)))
+            let diffs = Mutex::new(Some(partial.diffs));
+            let outputs = Mutex::new(Some(outputs));
+            let mut parts = executor::fan_out(2, |part| {
+                if part == 0 {
+                    let outputs = take(&outputs).unwrap_or_default();
+                    Tail::Committed(commit(storage, input, outputs, threads - 1))
+                } else {
+                    Tail::Joined(take(&diffs).map(join_ranges))
+                }
+            })
+            .map_err(|e| ExecError::Internal(format!("committing and joining: {e}")))?
+            .into_iter();
+            match (parts.next(), parts.next()) {
+                (Some(Tail::Committed(txs)), Some(Tail::Joined(Some(joined)))) => {
+                    (txs?, Some((covers, joined)))
+                }
+                _ => {
+                    return Err(ExecError::Internal(
+                        "commit and join did not both run".into(),
+                    ))
+                }
+            }
         }
         Some(partial) if partial.covers > 0 => {
             let txs = commit(storage, input, outputs, threads)?;
