@@ -58,18 +58,22 @@
 //!
 //! A sender with transactions before the chunk (an exchange paying out
 //! across the whole block) would make every chunk after the first fail on
-//! its nonce. So when a chunk reads such a sender from the pre-block
-//! storage and all its earlier transactions are plain transfers, the chunk
-//! reads a *prediction* instead: the pre-block account with the nonce
-//! advanced by their number and the balance lowered by their values and
-//! 21,000 gas each at their effective price (`SenderCosts`). The read is
+//! its nonce, and a recipient paid before the chunk (an exchange's deposit
+//! address) on its balance. So when a chunk reads such an account from the
+//! pre-block storage and all the earlier transactions that sent from it or
+//! paid it are plain transfers, the chunk reads a *prediction* instead: the
+//! pre-block account (or a new one) with the nonce advanced by the
+//! transfers it sent, and the balance raised by the values it received and
+//! lowered by the values it sent plus 21,000 gas each at their effective
+//! price (`AccountFlows`). The read is
 //! logged as predicted, and the check compares the prediction with the
 //! account's real value before the chunk (the last earlier chunk that holds
 //! it, else the pre-block storage): a transaction's execution depends only
 //! on the values it read, so a prediction that equals the real value is as
-//! good as reading it, and one that does not (a payout to a contract, a
-//! payment to the sender) is a conflict like any other. The beneficiary is
-//! never predicted.
+//! good as reading it, and one that does not (a transfer to a contract,
+//! whose code costs gas and may move value, or value the account got
+//! from a contract) is a conflict like any other. The beneficiary is never
+//! predicted.
 //!
 //! The beneficiary is handled like in Block-STM: a fee credit that is the
 //! only use of the beneficiary in a transaction becomes a delta, summed in
@@ -121,65 +125,101 @@ enum BaseRead {
     Predicted(Address),
 }
 
-/// For senders with more than one transaction: each transaction's index
-/// and, for a plain transfer, what it takes from the sender's balance if
-/// it goes to an account without code (value plus 21,000 gas at its
-/// effective price).
-struct SenderCosts(FxHashMap<Address, Vec<(usize, Option<U256>)>>);
+/// What one transaction does to an account it sends from or pays, when it
+/// is a plain transfer: the nonce it adds, and what it adds to and takes
+/// from the balance if the transfer goes to an account without code (the
+/// value; the value plus 21,000 gas at the effective price).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Flow {
+    nonce: u64,
+    credit: U256,
+    debit: U256,
+}
 
-impl SenderCosts {
+/// For accounts that more than one transaction sends from or pays: each
+/// such transaction's index and, for a plain transfer, its [`Flow`] on
+/// the account (`None`: not a plain transfer, unpredictable).
+struct AccountFlows(FxHashMap<Address, Vec<(usize, Option<Flow>)>>);
+
+impl AccountFlows {
     fn new(input: &BlockInput) -> Self {
         let basefee = u128::from(input.block.basefee);
-        // Counted first, so that a block of distinct senders allocates no
-        // list per sender.
+        let recipient = |tx: &TxEnv| match tx.kind {
+            revm::primitives::TxKind::Call(to) if to != tx.caller => Some(to),
+            _ => None,
+        };
+        // Counted first, so that a block of distinct accounts allocates no
+        // list per account.
         let mut counts: FxHashMap<Address, u32> =
-            FxHashMap::with_capacity_and_hasher(input.txs.len(), Default::default());
+            FxHashMap::with_capacity_and_hasher(2 * input.txs.len(), Default::default());
         for tx in &input.txs {
             *counts.entry(tx.caller).or_default() += 1;
-        }
-        let mut costs: FxHashMap<Address, Vec<(usize, Option<U256>)>> = FxHashMap::default();
-        for (index, tx) in input.txs.iter().enumerate() {
-            if counts.get(&tx.caller).is_none_or(|n| *n < 2) {
-                continue;
+            if let Some(to) = recipient(tx) {
+                *counts.entry(to).or_default() += 1;
             }
-            let cost = predict::is_plain_transfer(tx).then(|| {
-                U256::from(predict::PLAIN_TRANSFER_GAS)
-                    .checked_mul(U256::from(tx.effective_gas_price(basefee)))
-                    .and_then(|fee| fee.checked_add(tx.value))
-            });
-            costs
-                .entry(tx.caller)
-                .or_default()
-                .push((index, cost.flatten()));
         }
-        Self(costs)
+        let repeated = |address: &Address| counts.get(address).is_some_and(|n| *n >= 2);
+        let mut flows: FxHashMap<Address, Vec<(usize, Option<Flow>)>> = FxHashMap::default();
+        for (index, tx) in input.txs.iter().enumerate() {
+            let plain = predict::is_plain_transfer(tx);
+            if repeated(&tx.caller) {
+                // A transfer to oneself pays only the gas.
+                let value = if recipient(tx).is_some() {
+                    tx.value
+                } else {
+                    U256::ZERO
+                };
+                let debit = U256::from(predict::PLAIN_TRANSFER_GAS)
+                    .checked_mul(U256::from(tx.effective_gas_price(basefee)))
+                    .and_then(|fee| fee.checked_add(value));
+                let flow = debit.filter(|_| plain).map(|debit| Flow {
+                    nonce: 1,
+                    debit,
+                    ..Flow::default()
+                });
+                flows.entry(tx.caller).or_default().push((index, flow));
+            }
+            if let Some(to) = recipient(tx).filter(|to| repeated(to)) {
+                let flow = plain.then_some(Flow {
+                    credit: tx.value,
+                    ..Flow::default()
+                });
+                flows.entry(to).or_default().push((index, flow));
+            }
+        }
+        Self(flows)
     }
 
-    /// How many transactions `sender` sent before transaction `start`, and
-    /// what they took from its balance; `None` if it sent none, or one
-    /// that is not a plain transfer.
-    fn before(&self, sender: &Address, start: usize) -> Option<(u64, U256)> {
-        let mut count = 0u64;
-        let mut total = U256::ZERO;
-        for (index, cost) in self.0.get(sender)? {
+    /// What the transactions before transaction `start` did to `address`'s
+    /// account, summed; `None` if none sent from or paid it, or one that
+    /// did is not a plain transfer.
+    fn before(&self, address: &Address, start: usize) -> Option<Flow> {
+        let mut total = Flow::default();
+        let mut any = false;
+        for (index, flow) in self.0.get(address)? {
             if *index >= start {
                 break;
             }
-            total = total.checked_add((*cost)?)?;
-            count += 1;
+            let flow = (*flow)?;
+            total = Flow {
+                nonce: total.nonce.checked_add(flow.nonce)?,
+                credit: total.credit.checked_add(flow.credit)?,
+                debit: total.debit.checked_add(flow.debit)?,
+            };
+            any = true;
         }
-        (count > 0).then_some((count, total))
+        any.then_some(total)
     }
 }
 
 /// revm's database for the transactions of one chunk.
 struct ChunkDb<'a, S> {
     storage: &'a S,
-    costs: &'a SenderCosts,
+    costs: &'a AccountFlows,
     /// First transaction of the chunk (block index).
     first: usize,
     /// Predicted accounts at the start of the chunk (balance, nonce, code
-    /// hash) of senders with transfers before it.
+    /// hash) of accounts that plain transfers before it sent from or paid.
     predictions: FxHashMap<Address, (U256, u64, B256)>,
     spec: SpecId,
     beneficiary: Address,
@@ -211,7 +251,7 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
     /// A database for a chunk of about `txs` transactions.
     fn new(
         storage: &'a S,
-        costs: &'a SenderCosts,
+        costs: &'a AccountFlows,
         first: usize,
         spec: SpecId,
         beneficiary: Address,
@@ -402,27 +442,35 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
         // Logged before the storage is asked: a read that fails stays a
         // plain pre-block read.
         self.reads.push((BaseRead::Account(address), self.tx));
-        let info = storage_info(self.storage, &address)?;
-        match (info, self.costs.before(&address, self.first)) {
-            (Some(info), Some((count, cost))) => {
-                let (Some(nonce), Some(balance)) = (
-                    info.nonce.checked_add(count),
-                    info.balance.checked_sub(cost),
-                ) else {
-                    return Ok(Some(info));
-                };
-                self.predictions
-                    .insert(address, (balance, nonce, code_hash_of(info.code_hash)));
-                self.reads.pop();
-                self.reads.push((BaseRead::Predicted(address), self.tx));
-                Ok(Some(AccountInfo {
-                    balance,
-                    nonce,
-                    ..info
-                }))
-            }
-            (info, _) => Ok(info),
-        }
+        let stored = storage_info(self.storage, &address)?;
+        let Some(flow) = self.costs.before(&address, self.first) else {
+            return Ok(stored);
+        };
+        // The account as the plain transfers before the chunk left it (a
+        // new account if they created it).
+        let info = stored.clone().unwrap_or_else(|| AccountInfo {
+            code_hash: KECCAK_EMPTY,
+            ..AccountInfo::default()
+        });
+        let (Some(nonce), Some(balance)) = (
+            info.nonce.checked_add(flow.nonce),
+            info.balance
+                .checked_add(flow.credit)
+                .and_then(|b| b.checked_sub(flow.debit)),
+        ) else {
+            // Not what a valid block does: read it plainly, and let the
+            // check decide.
+            return Ok(stored);
+        };
+        self.predictions
+            .insert(address, (balance, nonce, code_hash_of(info.code_hash)));
+        self.reads.pop();
+        self.reads.push((BaseRead::Predicted(address), self.tx));
+        Ok(Some(AccountInfo {
+            balance,
+            nonce,
+            ..info
+        }))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StorageError> {
@@ -524,7 +572,7 @@ struct ChunkRun<'a, S> {
 /// range is exhausted or one fails.
 fn run_chunk<'a, S: Storage>(
     storage: &'a S,
-    costs: &'a SenderCosts,
+    costs: &'a AccountFlows,
     input: &BlockInput,
     chunk: &Chunk,
     track: bool,
@@ -787,7 +835,7 @@ pub(crate) fn run<S: Storage + Sync>(
     threads: usize,
     track: bool,
 ) -> Result<ChunkedPrefix, String> {
-    let costs = SenderCosts::new(input);
+    let costs = AccountFlows::new(input);
     let bounds = boundaries(&input.txs, threads.max(1));
     let chunks: Mutex<Vec<Arc<Chunk>>> = Mutex::new(
         bounds

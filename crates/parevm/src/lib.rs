@@ -282,10 +282,15 @@ pub fn execute_block<S: Storage>(
         Mode::Chunked => Path::Chunked { track: false },
         Mode::ChunkedDeltas => Path::Chunked { track: true },
         Mode::Auto if threads == 1 || input.txs.len() < AUTO_MIN_TXS => Path::Sequential,
-        // Nothing predicted to depend on anything (a sender's chain of
-        // plain transfers aside: chunks predict its account): chunks, which
+        // Nothing predicted to depend on anything (plain transfers from one
+        // sender or to one deposit address aside: chunks predict those
+        // accounts): chunks, which
         // cost almost nothing per transaction when the prediction holds.
-        Mode::Auto if predict::looks_independent(&input.txs, input.block.beneficiary) => {
+        Mode::Auto
+            if predict::looks_independent(&input.txs, input.block.beneficiary, |address| {
+                has_code(storage, address)
+            }) =>
+        {
             Path::Chunked { track: false }
         }
         // When one predicted dependency chain (a sender's nonces, or value
@@ -399,6 +404,18 @@ fn execute_chunked<S: Storage>(
     )?;
     result.stats.corrected_slots = corrected;
     Ok(result)
+}
+
+/// Whether `address` has code before the block (a failing read counts as
+/// yes: the answer only steers `auto`).
+fn has_code<S: Storage>(storage: &S, address: &alloy_primitives::Address) -> bool {
+    match storage.account(address) {
+        Ok(Some(account)) => {
+            !account.code_hash.is_zero() && account.code_hash != revm::primitives::KECCAK_EMPTY
+        }
+        Ok(None) => false,
+        Err(_) => true,
+    }
 }
 
 /// Takes the value out of a slot shared by the parts of a `fan_out`.

@@ -65,26 +65,40 @@ pub(crate) fn looks_serial(txs: &[TxEnv]) -> bool {
 /// on the same contract, like deposits into one pool). Stops at the first
 /// repeated key.
 ///
-/// One exception: a sender whose transactions are all plain transfers with
-/// a gas limit of exactly 21,000 (exchange payouts) may send many, unless
-/// it is the `beneficiary` (whose fee credits are not predicted). Chunks
-/// predict such a sender's account at their start from the cost of its
-/// earlier transfers (`chunked` module docs), and with that gas limit a
-/// transfer costs 21,000 gas whoever receives it; receiving value still
-/// counts as sharing.
-pub(crate) fn looks_independent(txs: &[TxEnv], beneficiary: Address) -> bool {
+/// Two exceptions, for accounts that chunks predict from the plain
+/// transfers before them (`chunked` module docs), never the `beneficiary`
+/// (whose fee credits are not predicted):
+/// - a sender whose transactions are all plain transfers with a gas limit
+///   of exactly 21,000 (exchange payouts) may send many: with that limit a
+///   transfer costs 21,000 gas whoever receives it;
+/// - an account paid only by plain transfers (an exchange's deposit
+///   address) may be paid many times, if it has no code (`has_code`,
+///   asked of the pre-block state for accounts paid more than once), and
+///   no other key names it: it sends nothing and no calldata mentions it.
+pub(crate) fn looks_independent(
+    txs: &[TxEnv],
+    beneficiary: Address,
+    has_code: impl Fn(&Address) -> bool,
+) -> bool {
     // Per sender: whether all its transactions so far are predictable
     // payouts. A repeat that is not (or follows one that was not) keeps
     // its sender key, which collides with the first one's.
     let mut payouts_so_far: FxHashMap<Address, bool> =
         FxHashMap::with_capacity_and_hasher(txs.len(), Default::default());
+    // Recipients of plain transfers, with how often they are paid: their
+    // keys are checked at the end.
+    let mut paid: FxHashMap<Address, u32> =
+        FxHashMap::with_capacity_and_hasher(txs.len(), Default::default());
+    // Accounts called with anything but a plain transfer: chunks do not
+    // predict those.
+    let mut called: rustc_hash::FxHashSet<Address> = rustc_hash::FxHashSet::default();
     let mut seen: rustc_hash::FxHashSet<u64> =
         rustc_hash::FxHashSet::with_capacity_and_hasher(txs.len() * 3, Default::default());
     let mut keys: Vec<u64> = Vec::with_capacity(MAX_WORDS + 2);
     for tx in txs {
         keys.clear();
-        let payout =
-            tx.caller != beneficiary && is_plain_transfer(tx) && tx.gas_limit == PLAIN_TRANSFER_GAS;
+        let plain = tx.caller != beneficiary && is_plain_transfer(tx);
+        let payout = plain && tx.gas_limit == PLAIN_TRANSFER_GAS;
         match payouts_so_far.entry(tx.caller) {
             // A payout after payouts: chunks predict its account.
             std::collections::hash_map::Entry::Occupied(all) if *all.get() && payout => {}
@@ -98,14 +112,23 @@ pub(crate) fn looks_independent(txs: &[TxEnv], beneficiary: Address) -> bool {
             }
         }
         if let TxKind::Call(to) = tx.kind {
-            if !tx.value.is_zero() {
-                keys.push(digest(&to));
-            }
-            let arguments = keys.len();
-            keys.extend(address_arguments(&tx.data).map(|a| digest(&a)));
-            if keys.len() == arguments {
-                let selector = tx.data.get(..4).unwrap_or_default();
-                keys.push(rustc_hash::FxBuildHasher.hash_one((to, selector)));
+            if plain && to != beneficiary {
+                // Named by an earlier key (it sent, or calldata named it).
+                if seen.contains(&digest(&to)) {
+                    return false;
+                }
+                *paid.entry(to).or_default() += 1;
+            } else {
+                called.insert(to);
+                if !tx.value.is_zero() {
+                    keys.push(digest(&to));
+                }
+                let arguments = keys.len();
+                keys.extend(address_arguments(&tx.data).map(|a| digest(&a)));
+                if keys.len() == arguments {
+                    let selector = tx.data.get(..4).unwrap_or_default();
+                    keys.push(rustc_hash::FxBuildHasher.hash_one((to, selector)));
+                }
             }
         }
         keys.sort_unstable();
@@ -113,8 +136,19 @@ pub(crate) fn looks_independent(txs: &[TxEnv], beneficiary: Address) -> bool {
         if keys.iter().any(|key| !seen.insert(*key)) {
             return false;
         }
+        // A key that names an account paid before (value passed along).
+        if !paid.is_empty()
+            && (paid.contains_key(&tx.caller)
+                || address_arguments(&tx.data).any(|a| paid.contains_key(&a)))
+        {
+            return false;
+        }
     }
-    true
+    // A recipient of plain transfers shares nothing if no other key names
+    // it, and, when paid more than once, if its code does not run.
+    paid.iter().all(|(to, times)| {
+        !seen.contains(&digest(to)) && (*times == 1 || (!called.contains(to) && !has_code(to)))
+    })
 }
 
 /// Whether the block's predicted dependencies all run through contract
@@ -309,13 +343,13 @@ mod tests {
             .chain((0..10).map(|i| deposit(40 + i, 140 + i, 5)))
             .collect();
         let nobody = addr(0xfe);
-        assert!(looks_independent(&independent, nobody));
-        assert!(looks_independent(&[], nobody));
+        assert!(looks_independent(&independent, nobody, |_| true));
+        assert!(looks_independent(&[], nobody, |_| true));
         // Equal amounts are not a shared address.
         let amounts: Vec<_> = (0..10)
             .map(|i| token_transfer(i, 100 + i, 1 << 40))
             .collect();
-        assert!(looks_independent(&amounts, nobody));
+        assert!(looks_independent(&amounts, nobody, |_| true));
         let shared = [
             // One sender twice, not only plain transfers.
             vec![transfer(1, 50), token_transfer(1, 51, 5)],
@@ -334,12 +368,13 @@ mod tests {
             vec![transfer(1, 50), transfer(2, 50)],
         ];
         for txs in shared {
-            assert!(!looks_independent(&txs, nobody), "{txs:?}");
+            assert!(!looks_independent(&txs, nobody, |_| true), "{txs:?}");
         }
         // The same operation on two contracts.
         assert!(looks_independent(
             &[deposit(1, 70, 5), deposit(2, 71, 5)],
-            nobody
+            nobody,
+            |_| true
         ));
         // Payouts: one sender of plain transfers, many times; not when it
         // is the beneficiary.
@@ -348,11 +383,32 @@ mod tests {
             ..transfer(from, to)
         };
         let payouts = [payout(1, 50), payout(2, 60), payout(1, 51)];
-        assert!(looks_independent(&payouts, nobody));
-        assert!(!looks_independent(&payouts, addr(1)));
+        assert!(looks_independent(&payouts, nobody, |_| true));
+        assert!(!looks_independent(&payouts, addr(1), |_| true));
         // A higher gas limit may pay a contract, at an unknown cost.
         let generous = [payout(1, 50), transfer(1, 51)];
-        assert!(!looks_independent(&generous, nobody));
+        assert!(!looks_independent(&generous, nobody, |_| true));
+        // Deposits: many plain transfers to one account without code that
+        // never sends; not when it has code, sends, is the beneficiary, or
+        // one of the payments is a call.
+        let deposits = [transfer(1, 50), transfer(2, 50), transfer(3, 50)];
+        assert!(looks_independent(&deposits, nobody, |_| false));
+        assert!(!looks_independent(&deposits, nobody, |a| *a == addr(50)));
+        assert!(!looks_independent(&deposits, addr(50), |_| false));
+        let called = [transfer(1, 50), deposit(2, 50, 5), transfer(3, 50)];
+        assert!(!looks_independent(&called, nobody, |_| false));
+        let named = [transfer(1, 50), token_transfer(2, 50, 5), transfer(3, 50)];
+        assert!(!looks_independent(&named, nobody, |_| false));
+        // A deposit address that pays out too: its account is predicted,
+        // but auto keeps to deposit addresses that only receive.
+        let spends = [transfer(1, 50), transfer(2, 50), transfer(50, 60)];
+        assert!(!looks_independent(&spends, nobody, |_| false));
+        // A chain of plain transfers, each recipient paying the next.
+        let chain: Vec<_> = (1..20).map(|i| transfer(i, i + 1)).collect();
+        assert!(!looks_independent(&chain, nobody, |_| false));
+        // Paid once, by a plain transfer: no code lookup needed.
+        let once = [transfer(1, 50), transfer(2, 51)];
+        assert!(looks_independent(&once, nobody, |_| true));
     }
 
     #[test]

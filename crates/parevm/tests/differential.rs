@@ -159,16 +159,18 @@ fn auto_predicts_value_flow_chains_and_independence() {
             let sequential = sequential_of(&workload);
             let case = format!("{kind:?} {preset:?}");
             let auto = exact_run(&workload, &sequential, Mode::Auto, 4, &case);
-            let expected = match preset {
-                Preset::Independent => ExecutedBy::Chunked(4),
-                _ => ExecutedBy::Sequential,
+            let predicted = preset == Preset::Independent;
+            let expected = if predicted {
+                ExecutedBy::Chunked(4)
+            } else {
+                ExecutedBy::Sequential
             };
             // Lending chains share one pool but pass no value: Block-STM
             // finds them (the give-up test above), not the prediction.
             if kind != WorkloadKind::Lending || preset == Preset::Independent {
                 assert_eq!(auto.stats.executed_by, expected, "{kind:?} {preset:?}");
             }
-            if preset == Preset::Independent {
+            if predicted {
                 assert_eq!(auto.stats.sequential_from, None, "{kind:?} {preset:?}");
             }
         }
@@ -178,12 +180,20 @@ fn auto_predicts_value_flow_chains_and_independence() {
 /// Chunks large enough to have their state diffs joined next to the
 /// commit, then a conflict late in the block: the joined diffs, the
 /// sequential rest and the beneficiary must add up to the sequential
-/// loop's state diff.
+/// loop's state diff. Transactions 500 and 1,000 pay one hot account: they
+/// fall in different chunks at 2 and 3 threads however the chunks are
+/// split (stealing only adds boundaries), so the conflict is exactly at
+/// 1,000.
 #[test]
 fn large_chunks_then_a_late_conflict_stay_exact() {
-    let mut spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
-    spec.hot_recipient = 0.01;
-    let workload = spec.build().expect("workload");
+    use parevm::workload::contracts::{transfer_calldata, HOT_ACCOUNT};
+    let spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
+    let mut workload = spec.build().expect("workload");
+    for hot in [500, 1_000] {
+        let tx = &mut workload.input.txs[hot];
+        let amount = alloy_primitives::U256::from_be_slice(&tx.data[36..68]);
+        tx.data = transfer_calldata(HOT_ACCOUNT, amount);
+    }
     let sequential = sequential_of(&workload);
     for threads in [2, 3] {
         let chunked = exact_run(
@@ -193,24 +203,36 @@ fn large_chunks_then_a_late_conflict_stay_exact() {
             threads,
             "late conflict",
         );
-        let from = chunked.stats.sequential_from;
-        assert!(
-            from.is_some_and(|from| from >= 256),
-            "at {threads} threads the first chunk should be whole, then a conflict: {from:?}"
+        assert_eq!(
+            chunked.stats.sequential_from,
+            Some(1_000),
+            "at {threads} threads the chunks should hold up to the second payment"
         );
     }
 }
 
 /// Optimistic chunks on blocks full of conflicts (one hot pool, one hot
-/// recipient, chains): every thread count, exact results, and the conflict
-/// is found (the sequential loop takes over before the end).
+/// token recipient): every thread count, exact results, and the conflict
+/// is found (the sequential loop takes over before the end). A chain of
+/// plain ETH transfers (each recipient sends the next one) meets none:
+/// chunks predict every account from the transfers before them.
 #[test]
 fn chunks_stop_at_the_first_conflict_and_stay_exact() {
+    let workload = WorkloadSpec::preset(WorkloadKind::Raw, Preset::Chained, Size::Txs(200))
+        .build()
+        .expect("workload");
+    let sequential = sequential_of(&workload);
+    for threads in [1, 2, 3, 8, 16] {
+        let chunked = exact_run(&workload, &sequential, Mode::Chunked, threads, "raw chain");
+        assert_eq!(
+            chunked.stats.sequential_from, None,
+            "raw chain at {threads}"
+        );
+    }
     for (kind, preset) in [
         (WorkloadKind::Lending, Preset::HotPool),
         (WorkloadKind::Amm, Preset::HotRecipient),
         (WorkloadKind::Erc20, Preset::HotRecipient),
-        (WorkloadKind::Raw, Preset::Chained),
     ] {
         let workload = WorkloadSpec::preset(kind, preset, Size::Txs(200))
             .build()

@@ -328,6 +328,89 @@ fn payouts_from_one_sender() {
     }
 }
 
+/// Deposits: many senders pay one account in plain transfers (an
+/// exchange's deposit address), with gas limits above 21,000. Chunks
+/// predict its balance at their start from the values paid before them,
+/// and the check compares the prediction with the real balance. Cases: an
+/// existing account; an account the block creates; a contract (its code
+/// runs, the prediction of the payers' costs and of its balance may fail:
+/// exact anyway); a deposit address that also pays out (no longer a
+/// sink). Every fork, every path, exact; no conflict where the prediction
+/// holds, and `auto` runs those as chunks.
+#[test]
+fn deposits_to_one_account() {
+    let (wallet, coinbase, forwarder, target) = (addr(1), addr(0xc0), addr(0xa3), addr(0xa9));
+    let cases = ["existing", "created", "contract", "pays out"];
+    for spec in FORKS {
+        for case in cases {
+            let mut storage = InMemoryStorage::new();
+            if case != "created" {
+                storage.insert_account(wallet, U256::from(ETHER), 0);
+            }
+            storage.insert_contract(forwarder, U256::ZERO, 1, forwarder_code());
+            let to = if case == "contract" {
+                forwarder
+            } else {
+                wallet
+            };
+            let mut txs: Vec<_> = (0..48u64)
+                .map(|n| {
+                    let payer = addr(100 + n);
+                    storage.insert_account(payer, U256::from(ETHER), 0);
+                    let data = if case == "contract" {
+                        word(target)
+                    } else {
+                        Vec::new()
+                    };
+                    tx(payer, Some(to), 1_000 + n, 0, &data, 42_000 + n)
+                })
+                .collect();
+            if case == "contract" {
+                // A plain deposit among the calls, so that the prediction
+                // is tried.
+                txs[30] = tx(addr(200), Some(to), 9, 0, &[], 60_000);
+                storage.insert_account(addr(200), U256::from(ETHER), 0);
+            }
+            if case == "pays out" {
+                txs[40] = tx(wallet, Some(addr(300)), 5, 0, &[], 21_000);
+            }
+            let block = input(spec, coinbase, txs);
+            let result = check(&storage, &block).expect("valid");
+            if case == "existing" || case == "created" {
+                let paid: u64 = (0..48).map(|n| 1_000 + n).sum();
+                let before = if case == "created" { 0 } else { ETHER };
+                let wallet_after = result.state[&wallet].info.as_ref().expect("exists");
+                assert_eq!(
+                    wallet_after.balance,
+                    U256::from(before + paid),
+                    "{spec:?} {case}"
+                );
+                for threads in [2, 3, 8] {
+                    let config = Config {
+                        mode: Mode::Chunked,
+                        ..Config::parallel(threads)
+                    };
+                    let chunked = execute_block(&storage, &block, &config).expect("valid");
+                    assert_eq!(
+                        chunked.stats.sequential_from, None,
+                        "{spec:?} {case} at {threads} threads"
+                    );
+                }
+                let config = Config {
+                    mode: Mode::Auto,
+                    ..Config::parallel(2)
+                };
+                let auto = execute_block(&storage, &block, &config).expect("valid");
+                assert_eq!(
+                    auto.stats.executed_by,
+                    ExecutedBy::Chunked(2),
+                    "{spec:?} {case}"
+                );
+            }
+        }
+    }
+}
+
 /// A token holder paid by every transaction of the block, then spending
 /// more than it held before the block (but less than it was paid before
 /// the spend), in the second half: chunks that track deltas read its
