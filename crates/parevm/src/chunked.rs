@@ -362,7 +362,7 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
 }
 
 /// A stored code hash, with zero (some storages' "no code") as the empty one.
-fn code_hash_of(hash: B256) -> B256 {
+pub(crate) fn code_hash_of(hash: B256) -> B256 {
     if hash.is_zero() {
         KECCAK_EMPTY
     } else {

@@ -126,6 +126,31 @@ pub(crate) fn drop_later<T: Send + 'static>(value: T) {
     drop(rejected);
 }
 
+/// Runs `first` on the calling thread and `second` on a pool thread at
+/// once, and returns both results (two different jobs, where [`fan_out`]
+/// runs one job on several parts).
+///
+/// # Errors
+/// A message if either panicked (a bug).
+pub(crate) fn join2<A: Send, B: Send>(
+    first: impl FnOnce() -> A + Send,
+    second: impl FnOnce() -> B + Send,
+) -> Result<(A, B), String> {
+    let mut b = None;
+    let mut a = None;
+    worker_pool(1)?.in_place_scope(|scope| {
+        let b = &mut b;
+        scope.spawn(move |_| *b = Some(catch_unwind(AssertUnwindSafe(second))));
+        a = Some(catch_unwind(AssertUnwindSafe(first)));
+    });
+    match (a, b) {
+        (Some(Ok(a)), Some(Ok(b))) => Ok((a, b)),
+        (Some(Err(_)), _) => Err("the first job panicked".into()),
+        (_, Some(Err(_))) => Err("the second job panicked".into()),
+        _ => Err("a job did not run".into()),
+    }
+}
+
 /// Runs `job(0)`, ..., `job(parts - 1)` at once: part 0 on the calling
 /// thread, the others on the worker pool, and returns their results in
 /// order. Runs the Block-STM workers and the post-processing of a block.

@@ -126,7 +126,6 @@ pub(crate) mod sync {
 }
 
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
 
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::primitives::hardfork::SpecId;
@@ -411,22 +410,11 @@ fn execute_chunked<S: Storage>(
 fn has_code<S: Storage>(storage: &S, address: &alloy_primitives::Address) -> bool {
     match storage.account(address) {
         Ok(Some(account)) => {
-            !account.code_hash.is_zero() && account.code_hash != revm::primitives::KECCAK_EMPTY
+            chunked::code_hash_of(account.code_hash) != revm::primitives::KECCAK_EMPTY
         }
         Ok(None) => false,
         Err(_) => true,
     }
-}
-
-/// Takes the value out of a slot shared by the parts of a `fan_out`.
-fn take<T>(slot: &Mutex<Option<T>>) -> Option<T> {
-    slot.lock().unwrap_or_else(|p| p.into_inner()).take()
-}
-
-/// The two halves of a chunked block's tail, run at once.
-enum Tail {
-    Committed(Result<Vec<TxResult>>),
-    Joined(Option<StateDiff>),
 }
 
 /// Commits the outputs of a parallel run (a prefix of the block, or all of
@@ -450,28 +438,12 @@ fn finish<S: Storage>(
             // with a cold allocator heap, and the join allocates the
             // block's whole diff (page faults cost more than the join).
             let covers = partial.covers;
-            let diffs = Mutex::new(Some(partial.diffs));
-            let outputs = Mutex::new(Some(outputs));
-            let mut parts = executor::fan_out(2, |part| {
-                if part == 0 {
-                    let outputs = take(&outputs).unwrap_or_default();
-                    Tail::Committed(commit(storage, input, outputs, threads - 1))
-                } else {
-                    Tail::Joined(take(&diffs).map(join_ranges))
-                }
-            })
-            .map_err(|e| ExecError::Internal(format!("committing and joining: {e}")))?
-            .into_iter();
-            match (parts.next(), parts.next()) {
-                (Some(Tail::Committed(txs)), Some(Tail::Joined(Some(joined)))) => {
-                    (txs?, Some((covers, joined)))
-                }
-                _ => {
-                    return Err(ExecError::Internal(
-                        "commit and join did not both run".into(),
-                    ))
-                }
-            }
+            let (txs, joined) = executor::join2(
+                || commit(storage, input, outputs, threads - 1),
+                || join_ranges(partial.diffs),
+            )
+            .map_err(|e| ExecError::Internal(format!("committing and joining: {e}")))?;
+            (txs?, Some((covers, joined)))
         }
         Some(partial) if partial.covers > 0 => {
             let txs = commit(storage, input, outputs, threads)?;

@@ -305,27 +305,32 @@ fn payouts_from_one_sender() {
             let sender = result.state[&exchange].info.as_ref().expect("exists");
             assert_eq!(sender.nonce, 48, "{spec:?} {case}");
             if case == "legacy" || case == "eip-1559" {
-                // The prediction holds: no chunk meets a conflict.
-                for threads in [2, 3, 8] {
-                    let config = Config {
-                        mode: Mode::Chunked,
-                        ..Config::parallel(threads)
-                    };
-                    let chunked = execute_block(&storage, &block, &config).expect("valid");
-                    assert_eq!(
-                        chunked.stats.sequential_from, None,
-                        "{spec:?} {case} at {threads} threads"
-                    );
-                }
-                let config = Config {
-                    mode: Mode::Auto,
-                    ..Config::parallel(2)
-                };
-                let auto = execute_block(&storage, &block, &config).expect("valid");
-                assert_eq!(auto.stats.executed_by, ExecutedBy::Chunked(2), "{spec:?}");
+                predicted_without_conflict(&storage, &block, &format!("{spec:?} {case}"));
             }
         }
     }
+}
+
+/// Chunks whose predicted accounts hold meet no conflict at 2, 3 and 8
+/// threads, and `auto` runs the block as chunks.
+fn predicted_without_conflict(storage: &InMemoryStorage, block: &parevm::BlockInput, case: &str) {
+    for threads in [2, 3, 8] {
+        let config = Config {
+            mode: Mode::Chunked,
+            ..Config::parallel(threads)
+        };
+        let chunked = execute_block(storage, block, &config).expect("valid");
+        assert_eq!(
+            chunked.stats.sequential_from, None,
+            "{case} at {threads} threads"
+        );
+    }
+    let config = Config {
+        mode: Mode::Auto,
+        ..Config::parallel(2)
+    };
+    let auto = execute_block(storage, block, &config).expect("valid");
+    assert_eq!(auto.stats.executed_by, ExecutedBy::Chunked(2), "{case}");
 }
 
 /// Deposits: many senders pay one account in plain transfers (an
@@ -385,27 +390,7 @@ fn deposits_to_one_account() {
                     U256::from(before + paid),
                     "{spec:?} {case}"
                 );
-                for threads in [2, 3, 8] {
-                    let config = Config {
-                        mode: Mode::Chunked,
-                        ..Config::parallel(threads)
-                    };
-                    let chunked = execute_block(&storage, &block, &config).expect("valid");
-                    assert_eq!(
-                        chunked.stats.sequential_from, None,
-                        "{spec:?} {case} at {threads} threads"
-                    );
-                }
-                let config = Config {
-                    mode: Mode::Auto,
-                    ..Config::parallel(2)
-                };
-                let auto = execute_block(&storage, &block, &config).expect("valid");
-                assert_eq!(
-                    auto.stats.executed_by,
-                    ExecutedBy::Chunked(2),
-                    "{spec:?} {case}"
-                );
+                predicted_without_conflict(&storage, &block, &format!("{spec:?} {case}"));
             }
         }
     }
