@@ -362,7 +362,7 @@ fn drop_later_drops_on_the_background_thread() {
 /// `join2` returns both results, and a panicking job becomes an error.
 #[test]
 fn join2_runs_both_jobs_and_reports_a_panic() {
-    let data = vec![1, 2, 3];
+    let data = [1, 2, 3];
     let (a, b) = join2(|| data.len(), || data.iter().sum::<i32>()).expect("both run");
     assert_eq!((a, b), (3, 6));
     let failed = join2(|| 1, || -> i32 { panic!("boom") });
