@@ -104,7 +104,9 @@ use crate::executor;
 use crate::journal::{mainnet_evm_with, StorageProbe};
 use crate::output::{PartialState, SortedChanges, StateAccumulator};
 use crate::predict;
-use crate::sequential::{probe_storage, storage_code, storage_info, Overlay};
+use crate::sequential::{
+    probe_storage, storage_code, storage_info, Overlay, Replay, ReplayRun, Seen,
+};
 use crate::storage::Storage;
 use crate::tx_task::{output_of, LazyBeneficiary, LazyBeneficiaryHandler, TxFailure, TxOutput};
 use crate::view::{apply_delta, storage_account};
@@ -245,6 +247,11 @@ struct ChunkDb<'a, S> {
     /// Slots read from the pre-block storage, as tracked variables (a
     /// tracked chunk after the first; `deltas` module).
     deltas: SlotVars,
+    /// Every answer this database gave, in order, for the sequential loop
+    /// to check executions it may keep after a conflict (`Replay`).
+    seen: Vec<Seen>,
+    /// Where each executed transaction's answers end in `seen`.
+    seen_ends: Vec<usize>,
 }
 
 impl<'a, S: Storage> ChunkDb<'a, S> {
@@ -275,6 +282,8 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             lazy_beneficiary: false,
             deferred: None,
             deltas: SlotVars::new(track, txs),
+            seen: Vec::with_capacity(4 * txs),
+            seen_ends: Vec::with_capacity(txs),
         }
     }
 
@@ -304,7 +313,9 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             Some(delta) => apply_delta(base, delta, self.spec),
             None => base,
         };
-        Ok(value.as_ref().map(|v| v.to_info()))
+        let info = value.as_ref().map(|v| v.to_info());
+        self.seen.push(Seen::account(address, info.as_ref()));
+        Ok(info)
     }
 
     /// Whether this chunk left `read`'s location different from the
@@ -415,10 +426,13 @@ impl<S: Storage> LazyBeneficiary for ChunkDb<'_, S> {
 impl<S: Storage> StorageProbe for ChunkDb<'_, S> {
     fn has_storage(&mut self, address: Address) -> bool {
         if self.overlay.wiped.contains(&address) {
+            self.seen.push(Seen::HasStorage(address, false));
             return false;
         }
         self.reads.push((BaseRead::HasStorage(address), self.tx));
-        probe_storage(self.storage, &address, &mut self.deferred)
+        let has = probe_storage(self.storage, &address, &mut self.deferred);
+        self.seen.push(Seen::HasStorage(address, has));
+        has
     }
 }
 
@@ -437,13 +451,16 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
             return self.beneficiary_value();
         }
         if let Some(value) = self.overlay.accounts.get(&address) {
-            return Ok(value.as_ref().map(|v| v.to_info()));
+            let info = value.as_ref().map(|v| v.to_info());
+            self.seen.push(Seen::account(address, info.as_ref()));
+            return Ok(info);
         }
         // Logged before the storage is asked: a read that fails stays a
         // plain pre-block read.
         self.reads.push((BaseRead::Account(address), self.tx));
         let stored = storage_info(self.storage, &address)?;
         let Some(flow) = self.costs.before(&address, self.first) else {
+            self.seen.push(Seen::account(address, stored.as_ref()));
             return Ok(stored);
         };
         // The account as the plain transfers before the chunk left it (a
@@ -460,17 +477,20 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
         ) else {
             // Not what a valid block does: read it plainly, and let the
             // check decide.
+            self.seen.push(Seen::account(address, stored.as_ref()));
             return Ok(stored);
         };
         self.predictions
             .insert(address, (balance, nonce, code_hash_of(info.code_hash)));
         self.reads.pop();
         self.reads.push((BaseRead::Predicted(address), self.tx));
-        Ok(Some(AccountInfo {
+        let predicted = AccountInfo {
             balance,
             nonce,
             ..info
-        }))
+        };
+        self.seen.push(Seen::account(address, Some(&predicted)));
+        Ok(Some(predicted))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StorageError> {
@@ -479,11 +499,13 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
 
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, StorageError> {
         if let Some(value) = self.overlay.slot(address, index) {
+            self.seen.push(Seen::Slot(address, index, value));
             return Ok(value);
         }
         self.reads.push((BaseRead::Slot(address, index), self.tx));
         let value = self.storage.storage(&address, &index)?;
         self.deltas.register(address, index, value);
+        self.seen.push(Seen::Slot(address, index, value));
         Ok(value)
     }
 
@@ -646,6 +668,7 @@ fn run_chunk<'a, S: Storage>(
             db.touched_beneficiary = true;
         }
         db.overlay.commit(&output.changes);
+        db.seen_ends.push(db.seen.len());
         outputs.push(Ok(output));
     }
     let db = std::mem::replace(
@@ -816,6 +839,10 @@ pub(crate) struct ChunkedPrefix {
     pub(crate) discarded: usize,
     /// Tracked slots that chunks in the prefix read stale and corrected.
     pub(crate) corrected: usize,
+    /// The chunks' executions of the transactions after the prefix, with
+    /// the answers each was given, for the sequential loop to keep where
+    /// they still hold.
+    pub(crate) replay: Replay,
 }
 
 /// Runs the block as optimistic chunks on `threads` threads and returns the
@@ -930,22 +957,47 @@ pub(crate) fn run<S: Storage + Sync>(
         diffs: Vec::with_capacity(runs.len()),
     };
     let mut corrected = 0;
+    let mut replay = Replay::default();
+    let mut ended = false;
     for ((run, conflict), moved) in runs.into_iter().zip(conflicts).zip(&shifts) {
+        if ended {
+            // After the prefix: every execution is offered to the loop.
+            // (A chunk that failed gave up the rest of its range: the runs
+            // need not be contiguous here.)
+            replay.push(replay_run(run, 0));
+            continue;
+        }
         if run.start != covered {
             return Err(format!(
                 "chunk starting at {} follows transactions up to {covered}",
                 run.start
             ));
         }
-        let exact = conflict.unwrap_or(run.outputs.len());
+        let exact = conflict.unwrap_or(run.outputs.len()).min(run.outputs.len());
         let vars = run.db.deltas.vars();
         corrected += moved
             .iter()
             .filter(|(i, _)| vars.get(*i).is_some_and(|var| var.first_tx < exact))
             .count();
         let complete = exact == run.end - run.start;
-        outputs.extend(run.outputs.into_iter().take(exact));
-        if !complete || matches!(outputs.last(), Some(Err(_))) {
+        let failed = matches!(run.outputs.get(..exact).and_then(<[_]>::last), Some(Err(_)));
+        if !complete || failed {
+            let mut run = run;
+            let tail: Vec<_> = run.outputs.drain(exact..).collect();
+            outputs.extend(run.outputs.drain(..));
+            if failed {
+                // The block fails there: nothing after it matters.
+                covered = input.txs.len();
+                break;
+            }
+            run.outputs = tail;
+            replay.push(replay_run(run, exact));
+            covered = input.txs.len();
+            ended = true;
+            continue;
+        }
+        outputs.extend(run.outputs.into_iter());
+        if matches!(outputs.last(), Some(Err(_))) {
             covered = input.txs.len();
             break;
         }
@@ -966,7 +1018,34 @@ pub(crate) fn run<S: Storage + Sync>(
         outputs,
         state,
         corrected,
+        replay,
     })
+}
+
+/// The executions of `run` from its `skip`th transaction on (its outputs
+/// already start there), with the answers each was given, for the
+/// sequential loop. A failed execution is not offered.
+fn replay_run<S>(run: ChunkRun<'_, S>, skip: usize) -> ReplayRun {
+    let ChunkRun {
+        start, outputs, db, ..
+    } = run;
+    let ChunkDb {
+        seen, seen_ends, ..
+    } = db;
+    // Answers before `skip` stay in `seen`; the bounds index into it.
+    let first = match skip {
+        0 => 0,
+        _ => seen_ends.get(skip - 1).copied().unwrap_or(seen.len()),
+    };
+    let mut bounds = Vec::with_capacity(outputs.len() + 1);
+    bounds.push(first);
+    bounds.extend(seen_ends.get(skip..).unwrap_or_default());
+    ReplayRun {
+        start: start + skip,
+        outputs: outputs.into_iter().map(Result::ok).collect(),
+        seen,
+        bounds,
+    }
 }
 
 #[cfg(test)]

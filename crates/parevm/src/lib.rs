@@ -379,6 +379,7 @@ fn execute_parallel<S: Storage>(
         ExecutedBy::Parallel(threads),
         run.incarnations.iter().sum(),
         None,
+        None,
     )
 }
 
@@ -400,6 +401,7 @@ fn execute_chunked<S: Storage>(
         ExecutedBy::Chunked(threads),
         prefix.discarded,
         Some(prefix.state),
+        Some(prefix.replay),
     )?;
     result.stats.corrected_slots = corrected;
     Ok(result)
@@ -418,8 +420,9 @@ fn has_code<S: Storage>(storage: &S, address: &alloy_primitives::Address) -> boo
 }
 
 /// Commits the outputs of a parallel run (a prefix of the block, or all of
-/// it), runs the rest of the block sequentially and merges the state,
-/// starting from the part of it the run merged already (`partial`).
+/// it), runs the rest of the block sequentially (keeping the executions in
+/// `replay` that still hold) and merges the state, starting from the part
+/// of it the run merged already (`partial`).
 fn finish<S: Storage>(
     storage: &S,
     input: &BlockInput,
@@ -428,6 +431,7 @@ fn finish<S: Storage>(
     executed_by: ExecutedBy,
     reexecutions: usize,
     partial: Option<PartialState>,
+    replay: Option<sequential::Replay>,
 ) -> Result<BlockResult> {
     let beneficiary = input.block.beneficiary;
     let (mut txs, joined) = match partial {
@@ -452,14 +456,16 @@ fn finish<S: Storage>(
         _ => (commit(storage, input, outputs, threads)?, None),
     };
     let sequential_from = (txs.len() < input.txs.len()).then_some(txs.len());
+    let mut kept = 0;
     if sequential_from.is_some() {
-        sequential::continue_block(
+        kept = sequential::continue_block(
             storage,
             input.spec,
             input.cfg(),
             input.block.clone(),
             &input.txs,
             &mut txs,
+            replay,
         )?;
     }
     let state = match joined {
@@ -474,9 +480,11 @@ fn finish<S: Storage>(
         txs,
         stats: ExecStats {
             executed_by,
-            reexecutions,
+            // A kept execution was not repeated.
+            reexecutions: reexecutions.saturating_sub(kept),
             sequential_from,
             corrected_slots: 0,
+            kept_after_handover: kept,
         },
     })
 }

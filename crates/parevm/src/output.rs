@@ -221,6 +221,10 @@ pub struct ExecStats {
     /// ([`Mode::ChunkedDeltas`](crate::Mode::ChunkedDeltas)), counted once
     /// per chunk.
     pub corrected_slots: usize,
+    /// Transactions from `sequential_from` on whose parallel execution the
+    /// sequential loop checked (every value it was given is the value the
+    /// loop would give it) and kept instead of executing them again.
+    pub kept_after_handover: usize,
 }
 
 /// The result of a block.

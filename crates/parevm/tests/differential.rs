@@ -211,6 +211,64 @@ fn large_chunks_then_a_late_conflict_stay_exact() {
     }
 }
 
+/// After the first conflict the sequential loop keeps every chunk
+/// execution whose answers still hold: one transfer to the hot holder in
+/// the second half of the block (conflicting with one in the first half)
+/// is executed again, the 499 transfers after it are kept, and the result
+/// is exact. Accepting a stale execution would make the hot holder's
+/// balance wrong (the second payment read it before the first).
+#[test]
+fn chunks_keep_the_executions_that_still_hold_after_a_conflict() {
+    use parevm::workload::contracts::{transfer_calldata, HOT_ACCOUNT};
+    let spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
+    let mut workload = spec.build().expect("workload");
+    for hot in [100, 700] {
+        let tx = &mut workload.input.txs[hot];
+        let amount = alloy_primitives::U256::from_be_slice(&tx.data[36..68]);
+        tx.data = transfer_calldata(HOT_ACCOUNT, amount);
+    }
+    let sequential = sequential_of(&workload);
+    for threads in [2, 3, 8] {
+        let chunked = exact_run(&workload, &sequential, Mode::Chunked, threads, "kept");
+        assert_eq!(chunked.stats.sequential_from, Some(700), "{threads}");
+        assert_eq!(chunked.stats.kept_after_handover, 499, "{threads}");
+        assert_eq!(chunked.stats.reexecutions, 1, "{threads}");
+    }
+}
+
+/// Random conflict-heavy blocks through chunks: the sequential loop keeps
+/// some executions after a conflict and re-executes others (exactness at
+/// every thread count is `check_seed`'s; this makes sure both branches of
+/// the check are taken).
+#[test]
+fn random_blocks_keep_some_chunk_executions_and_repeat_others() {
+    let params = GenParams {
+        txs: 200,
+        accounts: 1_000,
+        ..GenParams::default()
+    };
+    let (mut kept, mut repeated) = (0, 0);
+    for seed in 0..40 {
+        let (storage, input) = random_block(seed, &params);
+        let sequential = execute_block(&storage, &input, &Config::sequential());
+        let config = Config {
+            mode: Mode::Chunked,
+            ..Config::parallel(4)
+        };
+        let chunked = execute_block(&storage, &input, &config);
+        match (&sequential, &chunked) {
+            (Ok(s), Ok(c)) => {
+                assert_eq!(s.first_difference(c), None, "seed {seed}");
+                kept += c.stats.kept_after_handover;
+                repeated += c.stats.reexecutions;
+            }
+            (s, c) => assert_eq!(s.as_ref().err(), c.as_ref().err(), "seed {seed}"),
+        }
+    }
+    assert!(kept > 0, "no execution was kept after a conflict");
+    assert!(repeated > 0, "no execution was repeated");
+}
+
 /// Optimistic chunks on blocks full of conflicts (one hot pool, one hot
 /// token recipient): every thread count, exact results, and the conflict
 /// is found (the sequential loop takes over before the end). A chain of
@@ -329,17 +387,21 @@ fn delta_chunks_correct_slots_of_random_blocks() {
     for seed in 0..40 {
         let (storage, input) = random_block(seed, &params);
         let sequential = execute_block(&storage, &input, &Config::sequential());
-        let config = Config {
-            mode: Mode::ChunkedDeltas,
-            ..Config::parallel(4)
-        };
-        let tracked = execute_block(&storage, &input, &config);
-        match (&sequential, &tracked) {
-            (Ok(s), Ok(t)) => {
-                assert_eq!(s.first_difference(t), None, "seed {seed}");
-                corrected += t.stats.corrected_slots;
+        // How the chunks split depends on timing (stealing): two thread
+        // counts, so that a loaded machine cannot make every split miss.
+        for threads in [2, 4] {
+            let config = Config {
+                mode: Mode::ChunkedDeltas,
+                ..Config::parallel(threads)
+            };
+            let tracked = execute_block(&storage, &input, &config);
+            match (&sequential, &tracked) {
+                (Ok(s), Ok(t)) => {
+                    assert_eq!(s.first_difference(t), None, "seed {seed} at {threads}");
+                    corrected += t.stats.corrected_slots;
+                }
+                (s, t) => assert_eq!(s.as_ref().err(), t.as_ref().err(), "seed {seed}"),
             }
-            (s, t) => assert_eq!(s.as_ref().err(), t.as_ref().err(), "seed {seed}"),
         }
     }
     assert!(corrected > 0, "no random block had a slot corrected");

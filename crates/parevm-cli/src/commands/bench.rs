@@ -481,6 +481,10 @@ fn measure(
             (ExecutedBy::Chunked(_), None) => "chunked".to_owned(),
             (ExecutedBy::Chunked(_), Some(at)) => format!("chunked+sequential@{at}"),
         };
+        if par.stats.kept_after_handover > 0 {
+            // The sequential loop kept that many of the chunks' executions.
+            path.push_str(&format!("(kept {})", par.stats.kept_after_handover));
+        }
         if par.stats.corrected_slots > 0 {
             // Chunks that tracked deltas corrected stale slots.
             path = path.replacen("chunked", "chunked(deltas)", 1);
