@@ -853,6 +853,9 @@ pub(crate) struct ChunkedPrefix {
 /// its back half, so that gas limits that misjudge the work do not leave a
 /// thread idle.
 ///
+/// With `predict_accounts` false no account is predicted: the caller
+/// knows that none sends or receives twice (`predict::independence`).
+///
 /// # Errors
 /// A panic in a chunk or in the check (a bug), or chunks that do not cover
 /// the block, as a message.
@@ -861,8 +864,15 @@ pub(crate) fn run<S: Storage + Sync>(
     input: &BlockInput,
     threads: usize,
     track: bool,
+    predict_accounts: bool,
 ) -> Result<ChunkedPrefix, String> {
-    let costs = AccountFlows::new(input);
+    // Without an account that sends or receives twice there is nothing to
+    // predict (the caller knows from its own pass over the block).
+    let costs = if predict_accounts {
+        AccountFlows::new(input)
+    } else {
+        AccountFlows(FxHashMap::default())
+    };
     let bounds = boundaries(&input.txs, threads.max(1));
     let chunks: Mutex<Vec<Arc<Chunk>>> = Mutex::new(
         bounds
@@ -1095,6 +1105,52 @@ mod tests {
         }
         assert!(steal(&chunks).is_none());
         assert_eq!(chunks.lock().expect("registry").len(), 4);
+    }
+
+    /// `auto` skips building the account flows when the independence
+    /// pass saw no account repeat after a plain transfer: then the flows
+    /// predict nothing. Checked on the workloads, with the pass split in
+    /// one, two and five parts.
+    #[test]
+    fn no_repeated_account_means_no_account_flows() {
+        use crate::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
+        let mut seen_repeats = [false; 2];
+        for kind in WorkloadKind::ALL {
+            for preset in [Preset::Independent, Preset::HotRecipient, Preset::Chained] {
+                let workload = WorkloadSpec::preset(kind, preset, Size::Txs(300))
+                    .build()
+                    .expect("workload");
+                let input = &workload.input;
+                let flows = AccountFlows::new(input);
+                for parts in [1, 2, 5] {
+                    let independence = predict::independence(
+                        &input.txs,
+                        input.block.beneficiary,
+                        |_| false,
+                        parts,
+                    );
+                    let Some(independence) = independence else {
+                        continue;
+                    };
+                    seen_repeats[usize::from(independence.repeats)] = true;
+                    if !independence.repeats {
+                        // Every account that appears twice appeared
+                        // first in a call that is not a plain transfer:
+                        // none can be predicted at any chunk start.
+                        for start in 0..=input.txs.len() {
+                            for address in flows.0.keys() {
+                                assert_eq!(
+                                    flows.before(address, start),
+                                    None,
+                                    "{kind:?} {preset:?} {address} at {start}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(seen_repeats, [true, true], "both answers met");
     }
 
     #[test]

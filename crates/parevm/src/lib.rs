@@ -278,41 +278,16 @@ pub fn execute_block<S: Storage>(
     let path = match config.mode {
         Mode::Sequential => Path::Sequential,
         Mode::Parallel => Path::BlockStm { give_up: None },
-        Mode::Chunked => Path::Chunked { track: false },
-        Mode::ChunkedDeltas => Path::Chunked { track: true },
-        Mode::Auto if threads == 1 || input.txs.len() < AUTO_MIN_TXS => Path::Sequential,
-        // Nothing predicted to depend on anything (plain transfers from one
-        // sender or to one deposit address aside: chunks predict those
-        // accounts): chunks, which
-        // cost almost nothing per transaction when the prediction holds.
-        Mode::Auto
-            if predict::looks_independent(&input.txs, input.block.beneficiary, |address| {
-                has_code(storage, address)
-            }) =>
-        {
-            Path::Chunked { track: false }
-        }
-        // When one predicted dependency chain (a sender's nonces, or value
-        // passed from one sender to the next) is most of the block, there
-        // is little to overlap and every conflict costs an abort: run it
-        // sequentially from the start.
-        //
-        // Unless the chain only runs through contract entries that many
-        // senders touch (transfers of one token to one holder): chunks
-        // that track deltas may add those up without conflict. If they do
-        // not, the first chunk is still exact and the loss is small.
-        Mode::Auto if predict::looks_serial(&input.txs) => {
-            if predict::looks_commutative(&input.txs) {
-                Path::Chunked { track: true }
-            } else {
-                Path::Sequential
-            }
-        }
-        // Block-STM, stopped in favour of the sequential loop when it
-        // keeps aborting.
-        Mode::Auto => Path::BlockStm {
-            give_up: Some(AUTO_GIVE_UP),
+        Mode::Chunked => Path::Chunked {
+            track: false,
+            predict_accounts: true,
         },
+        Mode::ChunkedDeltas => Path::Chunked {
+            track: true,
+            predict_accounts: true,
+        },
+        Mode::Auto if threads == 1 || input.txs.len() < AUTO_MIN_TXS => Path::Sequential,
+        Mode::Auto => auto_path(storage, input, threads),
     };
     match path {
         Path::Sequential => sequential::execute(
@@ -323,15 +298,81 @@ pub fn execute_block<S: Storage>(
             &input.txs,
         ),
         Path::BlockStm { give_up } => execute_parallel(storage, input, threads, give_up),
-        Path::Chunked { track } => execute_chunked(storage, input, threads, track),
+        Path::Chunked {
+            track,
+            predict_accounts,
+        } => execute_chunked(storage, input, threads, track, predict_accounts),
     }
 }
+
+/// Blocks of at least this many transactions run `auto`'s independence
+/// pass on all threads.
+const PARALLEL_PREDICT_MIN: usize = 2_048;
 
 /// The path [`execute_block`] takes for one block.
 enum Path {
     Sequential,
-    BlockStm { give_up: Option<executor::GiveUp> },
-    Chunked { track: bool },
+    BlockStm {
+        give_up: Option<executor::GiveUp>,
+    },
+    /// Optimistic chunks, tracking deltas or not; `predict_accounts`:
+    /// some account sends or receives more than once, so the chunks may
+    /// have accounts to predict (`chunked::AccountFlows`).
+    Chunked {
+        track: bool,
+        predict_accounts: bool,
+    },
+}
+
+/// The path `auto` picks for a block large enough to run in parallel.
+fn auto_path<S: Storage>(storage: &S, input: &BlockInput, threads: usize) -> Path {
+    let beneficiary = input.block.beneficiary;
+    // Nothing predicted to depend on anything (plain transfers from one
+    // sender or to one deposit address aside: chunks predict those
+    // accounts): chunks, which cost almost nothing per transaction when
+    // the prediction holds.
+    // The pass is split over the threads on large blocks (it reads the
+    // whole block before anything runs).
+    let parts = if input.txs.len() >= PARALLEL_PREDICT_MIN {
+        threads
+    } else {
+        1
+    };
+    if let Some(independent) = predict::independence(
+        &input.txs,
+        beneficiary,
+        |address| has_code(storage, address),
+        parts,
+    ) {
+        return Path::Chunked {
+            track: false,
+            predict_accounts: independent.repeats,
+        };
+    }
+    // When one predicted dependency chain (a sender's nonces, or value
+    // passed from one sender to the next) is most of the block, there is
+    // little to overlap and every conflict costs an abort: run it
+    // sequentially from the start.
+    //
+    // Unless the chain only runs through contract entries that many
+    // senders touch (transfers of one token to one holder): chunks that
+    // track deltas may add those up without conflict. If they do not, the
+    // first chunk is still exact and the loss is small.
+    if predict::looks_serial(&input.txs) {
+        return if predict::looks_commutative(&input.txs) {
+            Path::Chunked {
+                track: true,
+                predict_accounts: true,
+            }
+        } else {
+            Path::Sequential
+        };
+    }
+    // Block-STM, stopped in favour of the sequential loop when it keeps
+    // aborting.
+    Path::BlockStm {
+        give_up: Some(AUTO_GIVE_UP),
+    }
 }
 
 /// Blocks whose chunks cover at least this many transactions join the
@@ -390,8 +431,10 @@ fn execute_chunked<S: Storage>(
     input: &BlockInput,
     threads: usize,
     track: bool,
+    predict_accounts: bool,
 ) -> Result<BlockResult> {
-    let prefix = chunked::run(storage, input, threads, track).map_err(ExecError::Internal)?;
+    let prefix = chunked::run(storage, input, threads, track, predict_accounts)
+        .map_err(ExecError::Internal)?;
     let corrected = prefix.corrected;
     let mut result = finish(
         storage,

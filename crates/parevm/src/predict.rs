@@ -75,80 +75,193 @@ pub(crate) fn looks_serial(txs: &[TxEnv]) -> bool {
 ///   address) may be paid many times, if it has no code (`has_code`,
 ///   asked of the pre-block state for accounts paid more than once), and
 ///   no other key names it: it sends nothing and no calldata mentions it.
+#[cfg(test)]
 pub(crate) fn looks_independent(
     txs: &[TxEnv],
     beneficiary: Address,
-    has_code: impl Fn(&Address) -> bool,
+    has_code: impl Fn(&Address) -> bool + Sync,
 ) -> bool {
-    // Per sender: whether all its transactions so far are predictable
-    // payouts. A repeat that is not (or follows one that was not) keeps
-    // its sender key, which collides with the first one's.
-    let mut payouts_so_far: FxHashMap<Address, bool> =
-        FxHashMap::with_capacity_and_hasher(txs.len(), Default::default());
-    // Recipients of plain transfers, with how often they are paid: their
-    // keys are checked at the end.
-    let mut paid: FxHashMap<Address, u32> =
-        FxHashMap::with_capacity_and_hasher(txs.len(), Default::default());
-    // Accounts called with anything but a plain transfer: chunks do not
-    // predict those.
-    let mut called: rustc_hash::FxHashSet<Address> = rustc_hash::FxHashSet::default();
-    let mut seen: rustc_hash::FxHashSet<u64> =
-        rustc_hash::FxHashSet::with_capacity_and_hasher(txs.len() * 3, Default::default());
-    let mut keys: Vec<u64> = Vec::with_capacity(MAX_WORDS + 2);
-    for tx in txs {
-        keys.clear();
-        let plain = tx.caller != beneficiary && is_plain_transfer(tx);
+    // Split in three, so that the tests cover the partitioned pass.
+    independence(txs, beneficiary, has_code, 3).is_some()
+}
+
+/// What [`independence`] learnt of an independent-looking block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Independent {
+    /// Some account sends or receives more than once, and the first time
+    /// in a plain transfer: the chunks may have accounts to predict
+    /// (without one, `chunked::AccountFlows` could predict none).
+    pub(crate) repeats: bool,
+}
+
+/// What the pass of [`independence`] knows of one account.
+#[derive(Clone, Copy)]
+struct Role {
+    /// The transaction that last made the account a key (`NO_TX`: none):
+    /// a second transaction that does is a shared key. One transaction
+    /// may name an account twice.
+    key_of: u32,
+    /// Transactions sent so far, and whether all were payouts (plain
+    /// transfers with a gas limit of exactly 21,000).
+    sent: u32,
+    all_payouts: bool,
+    /// Plain transfers that paid it.
+    paid: u32,
+    /// Called with anything but a plain transfer.
+    called: bool,
+    /// Transactions it sent or received (a call to oneself counts once),
+    /// as `chunked::AccountFlows` counts them, and whether the first was a
+    /// plain transfer.
+    parties: u32,
+    first_plain: bool,
+}
+
+const NO_TX: u32 = u32::MAX;
+
+const FRESH: Role = Role {
+    key_of: NO_TX,
+    sent: 0,
+    all_payouts: false,
+    paid: 0,
+    called: false,
+    parties: 0,
+    first_plain: false,
+};
+
+/// [`looks_independent`], telling also whether accounts repeat
+/// ([`Independent`]). Every rule is about one account (or one (contract,
+/// selector) pair) at a time, so the pass is split by account over
+/// `parts` threads: each scans the whole block but keeps only the
+/// accounts whose hash falls in its part; the block looks independent if
+/// every part says so.
+pub(crate) fn independence(
+    txs: &[TxEnv],
+    beneficiary: Address,
+    has_code: impl Fn(&Address) -> bool + Sync,
+    parts: usize,
+) -> Option<Independent> {
+    let parts = parts.max(1);
+    let answers = crate::executor::fan_out(parts, |part| {
+        independence_part(txs, beneficiary, &has_code, part, parts)
+    })
+    .ok()?;
+    let mut repeats = false;
+    for answer in answers {
+        repeats |= answer?.repeats;
+    }
+    Some(Independent { repeats })
+}
+
+/// One part of [`independence`]: the accounts whose hash is `part`
+/// modulo `parts`.
+fn independence_part(
+    txs: &[TxEnv],
+    beneficiary: Address,
+    has_code: &impl Fn(&Address) -> bool,
+    part: usize,
+    parts: usize,
+) -> Option<Independent> {
+    let mine = |address: &Address| parts == 1 || (digest(address) as usize) % parts == part;
+    let mut roles: FxHashMap<Address, Role> =
+        FxHashMap::with_capacity_and_hasher(2 * txs.len() / parts, Default::default());
+    let mut entries: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
+    let mut repeats = false;
+    // Makes the account a key of transaction `i`; false if another
+    // transaction made it one.
+    let make_key = |role: &mut Role, i: u32| {
+        let shared = role.key_of != NO_TX && role.key_of != i;
+        role.key_of = i;
+        !shared
+    };
+    let party = |role: &mut Role, plain: bool, repeats: &mut bool| {
+        if role.parties == 0 {
+            role.first_plain = plain;
+        }
+        role.parties += 1;
+        *repeats |= role.parties > 1 && role.first_plain;
+    };
+    for (i, tx) in txs.iter().enumerate() {
+        let i = u32::try_from(i).ok()?;
+        let transfer = is_plain_transfer(tx);
+        let plain = tx.caller != beneficiary && transfer;
         let payout = plain && tx.gas_limit == PLAIN_TRANSFER_GAS;
-        match payouts_so_far.entry(tx.caller) {
-            // A payout after payouts: chunks predict its account.
-            std::collections::hash_map::Entry::Occupied(all) if *all.get() && payout => {}
-            std::collections::hash_map::Entry::Occupied(mut all) => {
-                all.insert(false);
-                keys.push(digest(&tx.caller));
-            }
-            std::collections::hash_map::Entry::Vacant(first) => {
-                first.insert(payout);
-                keys.push(digest(&tx.caller));
+        let to = match tx.kind {
+            TxKind::Call(to) => Some(to),
+            TxKind::Create => None,
+        };
+        // A plain transfer to oneself is paid by the transaction it sends.
+        if plain && to == Some(tx.caller) {
+            return None;
+        }
+        // The sender (one lookup): a payout after payouts is predicted by
+        // the chunks; any other repeat shares the sender key with the
+        // first; an account paid by plain transfers before passes value on.
+        if mine(&tx.caller) {
+            let sender = roles.entry(tx.caller).or_insert(FRESH);
+            let is_key = sender.sent == 0 || !(sender.all_payouts && payout);
+            sender.all_payouts = if sender.sent == 0 {
+                payout
+            } else {
+                sender.all_payouts && payout
+            };
+            sender.sent += 1;
+            party(sender, transfer, &mut repeats);
+            if sender.paid > 0 || (is_key && !make_key(sender, i)) {
+                return None;
             }
         }
-        if let TxKind::Call(to) = tx.kind {
+        let Some(to) = to else { continue };
+        // The recipient (one lookup).
+        if mine(&to) {
+            let recipient = roles.entry(to).or_insert(FRESH);
+            if to != tx.caller {
+                party(recipient, transfer, &mut repeats);
+            }
             if plain && to != beneficiary {
                 // Named by an earlier key (it sent, or calldata named it).
-                if seen.contains(&digest(&to)) {
-                    return false;
+                if recipient.key_of != NO_TX {
+                    return None;
                 }
-                *paid.entry(to).or_default() += 1;
+                recipient.paid += 1;
             } else {
-                called.insert(to);
-                if !tx.value.is_zero() {
-                    keys.push(digest(&to));
-                }
-                let arguments = keys.len();
-                keys.extend(address_arguments(&tx.data).map(|a| digest(&a)));
-                if keys.len() == arguments {
-                    let selector = tx.data.get(..4).unwrap_or_default();
-                    keys.push(rustc_hash::FxBuildHasher.hash_one((to, selector)));
+                recipient.called = true;
+                if !tx.value.is_zero() && !make_key(recipient, i) {
+                    return None;
                 }
             }
         }
-        keys.sort_unstable();
-        keys.dedup();
-        if keys.iter().any(|key| !seen.insert(*key)) {
-            return false;
+        if plain && to != beneficiary {
+            continue;
         }
-        // A key that names an account paid before (value passed along).
-        if !paid.is_empty()
-            && (paid.contains_key(&tx.caller)
-                || address_arguments(&tx.data).any(|a| paid.contains_key(&a)))
-        {
-            return false;
+        let mut arguments = false;
+        for address in address_arguments(&tx.data) {
+            arguments = true;
+            if !mine(&address) {
+                continue;
+            }
+            // A shared key, or an account paid before named again.
+            let named = roles.entry(address).or_insert(FRESH);
+            if named.paid > 0 || !make_key(named, i) {
+                return None;
+            }
+        }
+        if !arguments {
+            let selector = tx.data.get(..4).unwrap_or_default();
+            let entry = rustc_hash::FxBuildHasher.hash_one((to, selector));
+            if (parts == 1 || (entry as usize) % parts == part) && !entries.insert(entry) {
+                return None;
+            }
         }
     }
-    // A recipient of plain transfers shares nothing if no other key names
-    // it, and, when paid more than once, if its code does not run.
-    paid.iter().all(|(to, times)| {
-        !seen.contains(&digest(to)) && (*times == 1 || (!called.contains(to) && !has_code(to)))
-    })
+    // A recipient of plain transfers shares nothing if no key names it,
+    // and, when paid more than once, if its code does not run.
+    roles
+        .iter()
+        .filter(|(_, role)| role.paid > 0)
+        .all(|(to, role)| {
+            role.key_of == NO_TX && (role.paid == 1 || (!role.called && !has_code(to)))
+        })
+        .then_some(Independent { repeats })
 }
 
 /// Whether the block's predicted dependencies all run through contract
@@ -384,6 +497,19 @@ mod tests {
         };
         let payouts = [payout(1, 50), payout(2, 60), payout(1, 51)];
         assert!(looks_independent(&payouts, nobody, |_| true));
+        // Whether an account repeats after a plain transfer (the chunks
+        // then have accounts to predict), however the pass is split.
+        let distinct: Vec<_> = (0..10).map(|i| transfer(i, 100 + i)).collect();
+        let tokens: Vec<_> = (0..10).map(|i| token_transfer(i, 100 + i, 5)).collect();
+        for parts in [1, 2, 3, 7] {
+            let repeats = |txs: &[TxEnv]| {
+                independence(txs, nobody, |_| true, parts).map(|answer| answer.repeats)
+            };
+            assert_eq!(repeats(&payouts), Some(true), "{parts}");
+            assert_eq!(repeats(&distinct), Some(false), "{parts}");
+            // One token contract, called every time: nothing to predict.
+            assert_eq!(repeats(&tokens), Some(false), "{parts}");
+        }
         assert!(!looks_independent(&payouts, addr(1), |_| true));
         // A higher gas limit may pay a contract, at an unknown cost.
         let generous = [payout(1, 50), transfer(1, 51)];
