@@ -358,10 +358,20 @@ fn auto_path<S: Storage>(storage: &S, input: &BlockInput, threads: usize) -> Pat
     // senders touch (transfers of one token to one holder): chunks that
     // track deltas may add those up without conflict. If they do not, the
     // first chunk is still exact and the loss is small.
+    //
+    // Unless the chain only runs through deposits (plain transfers to
+    // accounts without code): chunks predict those accounts.
     if predict::looks_serial(&input.txs) {
         return if predict::looks_commutative(&input.txs) {
             Path::Chunked {
                 track: true,
+                predict_accounts: true,
+            }
+        } else if !predict::looks_serial_beyond_deposits(&input.txs, beneficiary, |address| {
+            has_code(storage, address)
+        }) {
+            Path::Chunked {
+                track: false,
                 predict_accounts: true,
             }
         } else {

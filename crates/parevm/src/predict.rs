@@ -52,7 +52,32 @@ const EARLY_LOOK_MIN: usize = 2_048;
 /// blocks that then run sequentially, so it should be short).
 pub(crate) fn looks_serial(txs: &[TxEnv]) -> bool {
     let early_look = (txs.len() >= EARLY_LOOK_MIN).then_some(txs.len() / 8);
-    scan(txs, txs.len() * 2 / 3, early_look)
+    scan(txs, txs.len() * 2 / 3, early_look, |_| false)
+}
+
+/// Whether the block still looks serial when plain transfers to accounts
+/// without code that send nothing in the block (deposits into an
+/// exchange's addresses) are not counted as payments to a shared
+/// recipient: optimistic chunks predict such an
+/// account from the transfers before them (`chunked::AccountFlows`), so
+/// that chain costs them nothing. A block that is serial only through
+/// deposits is better run as chunks; one that is serial through a
+/// sender's nonces (payouts) or contract entries is not. The
+/// `beneficiary` is never predicted, and stays counted.
+pub(crate) fn looks_serial_beyond_deposits(
+    txs: &[TxEnv],
+    beneficiary: Address,
+    has_code: impl Fn(&Address) -> bool,
+) -> bool {
+    let senders: rustc_hash::FxHashSet<Address> = txs.iter().map(|tx| tx.caller).collect();
+    let mut code: FxHashMap<Address, bool> = FxHashMap::default();
+    let early_look = (txs.len() >= EARLY_LOOK_MIN).then_some(txs.len() / 8);
+    scan(txs, txs.len() * 2 / 3, early_look, |tx| match tx.kind {
+        TxKind::Call(to) if is_plain_transfer(tx) && to != beneficiary => {
+            !senders.contains(&to) && !*code.entry(to).or_insert_with(|| has_code(&to))
+        }
+        _ => false,
+    })
 }
 
 /// Whether the transactions look like they touch disjoint state, judged
@@ -305,7 +330,7 @@ pub(crate) fn is_plain_transfer(tx: &TxEnv) -> bool {
 /// transactions.
 #[cfg(test)]
 fn chain_exceeds(txs: &[TxEnv], limit: usize) -> bool {
-    scan(txs, limit, None)
+    scan(txs, limit, None, |_| false)
 }
 
 /// Whether the longest predicted chain has more than `limit` transactions,
@@ -313,7 +338,14 @@ fn chain_exceeds(txs: &[TxEnv], limit: usize) -> bool {
 /// is longer than `limit`, or once the transactions left could not make one
 /// so; and, with `early_look`, answering yes after that many transactions
 /// if the prefix is more than two thirds one chain.
-fn scan(txs: &[TxEnv], limit: usize, early_look: Option<usize>) -> bool {
+/// A transaction for which `deposit` says yes does not count as a payment
+/// to its recipient.
+fn scan(
+    txs: &[TxEnv],
+    limit: usize,
+    early_look: Option<usize>,
+    mut deposit: impl FnMut(&TxEnv) -> bool,
+) -> bool {
     // Per key: the depth of the latest transaction that touched it; a later
     // transaction that depends on the key comes after it. Keys are 64-bit
     // digests of an address (its balance and nonce) or of a (contract,
@@ -333,7 +365,9 @@ fn scan(txs: &[TxEnv], limit: usize, early_look: Option<usize>) -> bool {
         // Keys this transaction reads and writes: its sender, the recipient
         // of its value, the (contract, first address argument) entry.
         let sender = digest(&tx.caller);
-        let paid = to.filter(|_| !tx.value.is_zero()).map(|to| digest(&to));
+        let paid = to
+            .filter(|_| !tx.value.is_zero() && !deposit(tx))
+            .map(|to| digest(&to));
         let entry = to
             .zip(address_arguments(&tx.data).next())
             .map(|pair| rustc_hash::FxBuildHasher.hash_one(pair));
@@ -497,6 +531,19 @@ mod tests {
         };
         let payouts = [payout(1, 50), payout(2, 60), payout(1, 51)];
         assert!(looks_independent(&payouts, nobody, |_| true));
+        // Deposits to one account make a chain, but chunks predict the
+        // account: serial, not beyond deposits. Unless it has code, or is
+        // the beneficiary, or a sender repeats.
+        let deposits: Vec<_> = (0..12).map(|i| payout(i, 99)).collect();
+        assert!(looks_serial(&deposits));
+        assert!(!looks_serial_beyond_deposits(&deposits, nobody, |_| false));
+        assert!(looks_serial_beyond_deposits(&deposits, nobody, |a| *a == addr(99)));
+        assert!(looks_serial_beyond_deposits(&deposits, addr(99), |_| false));
+        let one_payer: Vec<_> = (0..12).map(|i| payout(1, 100 + i)).collect();
+        assert!(looks_serial_beyond_deposits(&one_payer, nobody, |_| false));
+        // Value passed along (each recipient pays the next): not deposits.
+        let chain: Vec<_> = (0..12).map(|i| payout(i, i + 1)).collect();
+        assert!(looks_serial_beyond_deposits(&chain, nobody, |_| false));
         // Whether an account repeats after a plain transfer (the chunks
         // then have accounts to predict), however the pass is split.
         let distinct: Vec<_> = (0..10).map(|i| transfer(i, 100 + i)).collect();

@@ -236,6 +236,32 @@ fn chunks_keep_the_executions_that_still_hold_after_a_conflict() {
     }
 }
 
+/// A block that is one chain only through deposits (every transaction
+/// pays one account without code; one of them carries calldata, so the
+/// block does not look independent): `auto` runs it as chunks, which
+/// predict the deposit address, not sequentially; exact at every thread
+/// count, whether the prediction holds (before the call) or not (after
+/// it: the sequential loop takes over and keeps what still holds).
+#[test]
+fn auto_runs_a_block_serial_only_through_deposits_as_chunks() {
+    let mut workload =
+        WorkloadSpec::preset(WorkloadKind::Raw, Preset::HotRecipient, Size::Txs(600))
+            .build()
+            .expect("workload");
+    let at = 560;
+    let tx = &mut workload.input.txs[at];
+    tx.data = alloy_primitives::Bytes::from_static(&[1]);
+    tx.gas_limit = 30_000;
+    let sequential = sequential_of(&workload);
+    for threads in [2, 3, 8] {
+        let auto = exact_run(&workload, &sequential, Mode::Auto, threads, "deposits");
+        assert_eq!(auto.stats.executed_by, ExecutedBy::Chunked(threads));
+        if let Some(from) = auto.stats.sequential_from {
+            assert!(from > at, "the prediction holds before the call ({from})");
+        }
+    }
+}
+
 /// Random conflict-heavy blocks through chunks: the sequential loop keeps
 /// some executions after a conflict and re-executes others (exactness at
 /// every thread count is `check_seed`'s; this makes sure both branches of
