@@ -43,10 +43,16 @@
 //!
 //! Compared with Block-STM there is no multi-version memory, no scheduler
 //! and no validation per transaction: a transaction costs what it costs in
-//! the sequential loop plus one vector push per pre-block read, and the
-//! check is one hash lookup per logged read and earlier chunk. The price is
-//! all-or-nothing: one early conflict throws away the rest of a chunk.
-//! `auto` mode uses it only on blocks predicted free of dependencies.
+//! the sequential loop plus a vector push per pre-block read and per
+//! database answer, and the check is one hash lookup per logged read and
+//! earlier chunk. The price: after the first conflict the block is
+//! finished by the sequential loop, on one thread. The loop keeps each
+//! execution whose recorded answers (every answer this chunk's database
+//! gave, `Seen`) it would give too, so a conflict costs the transactions
+//! it reaches rather than the rest of the block, but the loop checks the
+//! rest one transaction at a time. `auto` mode uses chunks on blocks
+//! predicted free of dependencies, or serial only through deposits or
+//! shared contract entries (tracked deltas).
 //!
 //! Each chunk also merges its own transactions' changes into one sorted
 //! diff when it ends, on its own thread: the block's state diff is then a
@@ -994,7 +1000,7 @@ pub(crate) fn run<S: Storage + Sync>(
         if !complete || failed {
             let mut run = run;
             let tail: Vec<_> = run.outputs.drain(exact..).collect();
-            outputs.extend(run.outputs.drain(..));
+            outputs.append(&mut run.outputs);
             if failed {
                 // The block fails there: nothing after it matters.
                 covered = input.txs.len();
@@ -1006,7 +1012,7 @@ pub(crate) fn run<S: Storage + Sync>(
             ended = true;
             continue;
         }
-        outputs.extend(run.outputs.into_iter());
+        outputs.extend(run.outputs);
         if matches!(outputs.last(), Some(Err(_))) {
             covered = input.txs.len();
             break;

@@ -41,7 +41,10 @@
 //! pre-block state, log every read that reached the pre-block state, and
 //! afterwards check those reads against what the earlier chunks changed.
 //! The prefix up to the first stale read is exact; the sequential loop
-//! finishes the rest ([`Mode::Chunked`], module `chunked`).
+//! finishes the rest ([`Mode::Chunked`], module `chunked`). It keeps the
+//! chunks' executions after the conflict whose every database answer it
+//! would give too (each chunk records them all), and executes only the
+//! others ([`ExecStats::kept_after_handover`]).
 //!
 //! Chunks may also *track storage deltas* ([`Mode::ChunkedDeltas`], module
 //! `deltas`): an inspector follows the values a chunk derived from the
@@ -62,7 +65,9 @@
 //! or a (contract, function) without addresses run as optimistic chunks.
 //! Blocks that look serial, but only through contract entries that many
 //! distinct senders share (every sender distinct, no value passed along),
-//! run as chunks that track deltas; other serial-looking blocks run
+//! run as chunks that track deltas; blocks serial only through deposits
+//! (plain transfers to code-less accounts that send nothing) run as
+//! chunks, which predict those accounts; other serial-looking blocks run
 //! sequentially.
 //! Otherwise it starts Block-STM, and gives up once validation aborted more
 //! than 30% of the executions: the workers stop, the longest prefix of
@@ -430,7 +435,6 @@ fn execute_parallel<S: Storage>(
         ExecutedBy::Parallel(threads),
         run.incarnations.iter().sum(),
         None,
-        None,
     )
 }
 
@@ -453,8 +457,7 @@ fn execute_chunked<S: Storage>(
         threads,
         ExecutedBy::Chunked(threads),
         prefix.discarded,
-        Some(prefix.state),
-        Some(prefix.replay),
+        Some((prefix.state, prefix.replay)),
     )?;
     result.stats.corrected_slots = corrected;
     Ok(result)
@@ -473,9 +476,10 @@ fn has_code<S: Storage>(storage: &S, address: &alloy_primitives::Address) -> boo
 }
 
 /// Commits the outputs of a parallel run (a prefix of the block, or all of
-/// it), runs the rest of the block sequentially (keeping the executions in
-/// `replay` that still hold) and merges the state, starting from the part
-/// of it the run merged already (`partial`).
+/// it), runs the rest of the block sequentially and merges the state. After
+/// chunks, `chunked` holds the part of the state they merged already and
+/// their executions after the prefix, which the sequential loop keeps
+/// where they still hold.
 fn finish<S: Storage>(
     storage: &S,
     input: &BlockInput,
@@ -483,9 +487,12 @@ fn finish<S: Storage>(
     threads: usize,
     executed_by: ExecutedBy,
     reexecutions: usize,
-    partial: Option<PartialState>,
-    replay: Option<sequential::Replay>,
+    chunked: Option<(PartialState, sequential::Replay)>,
 ) -> Result<BlockResult> {
+    let (partial, replay) = match chunked {
+        Some((partial, replay)) => (Some(partial), Some(replay)),
+        None => (None, None),
+    };
     let beneficiary = input.block.beneficiary;
     let (mut txs, joined) = match partial {
         // The chunk diffs do not depend on the commit: a large block joins
