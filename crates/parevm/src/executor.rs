@@ -246,12 +246,17 @@ impl Waste {
 }
 
 /// What a block run produced.
-pub(crate) struct BlockRun<O> {
+pub(crate) struct BlockRun<T: VmTask> {
     /// The last output of each transaction of the final prefix: the whole
     /// block, unless the run gave up (see [`GiveUp`]).
-    pub(crate) outputs: Vec<O>,
+    pub(crate) outputs: Vec<T::Output>,
     /// The incarnation each transaction reached (its re-executions).
     pub(crate) incarnations: Vec<usize>,
+    /// After a give-up: for the transactions above the final prefix, the
+    /// last finished execution of each that has one (its reads and
+    /// output), in block order. Not proven final; the caller may check
+    /// them by value.
+    pub(crate) leftovers: Vec<(TxIdx, T::Reads, T::Output)>,
 }
 
 /// Runs a whole block; returns each transaction's last output in order.
@@ -267,7 +272,7 @@ pub(crate) fn run_block<T: VmTask>(
     threads: usize,
     predecessors: Vec<Option<TxIdx>>,
     give_up: Option<GiveUp>,
-) -> Result<BlockRun<T::Output>, String> {
+) -> Result<BlockRun<T>, String> {
     let scheduler = Scheduler::new(block_size, predecessors);
     let mv = MvMemory::with_dense_key(block_size, task.dense_key());
     let records: Vec<Mutex<Option<Record<T>>>> =
@@ -331,15 +336,22 @@ pub(crate) fn run_block<T: VmTask>(
         .map(|tx| scheduler.incarnation(tx))
         .collect();
     let mut outputs = Vec::with_capacity(final_prefix);
-    for (tx, record) in records.into_iter().enumerate().take(final_prefix) {
-        match record.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(record) => outputs.push(record.output),
-            None => return Err(format!("transaction {tx} finished without an output")),
+    let mut leftovers = Vec::new();
+    for (tx, record) in records.into_iter().enumerate() {
+        match (
+            record.into_inner().unwrap_or_else(|p| p.into_inner()),
+            tx < final_prefix,
+        ) {
+            (Some(record), true) => outputs.push(record.output),
+            (None, true) => return Err(format!("transaction {tx} finished without an output")),
+            (Some(record), false) => leftovers.push((tx, record.reads, record.output)),
+            (None, false) => {}
         }
     }
     Ok(BlockRun {
         outputs,
         incarnations,
+        leftovers,
     })
 }
 

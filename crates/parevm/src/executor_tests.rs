@@ -197,6 +197,14 @@ proptest! {
         let run = run_block(&block, block.txs.len(), threads, predecessors, Some(IMPATIENT)).expect("no panic");
         prop_assert!(run.outputs.len() <= expected.len());
         prop_assert_eq!(&run.outputs[..], &expected[..run.outputs.len()]);
+        // The leftovers are above the prefix, in block order, one at most
+        // per transaction.
+        let above: Vec<usize> = run.leftovers.iter().map(|(tx, _, _)| *tx).collect();
+        prop_assert!(above.windows(2).all(|w| w[0] < w[1]), "{:?}", above);
+        prop_assert!(above.iter().all(|tx| *tx >= run.outputs.len() && *tx < block.txs.len()));
+        if run.outputs.len() == block.txs.len() {
+            prop_assert!(above.is_empty());
+        }
     }
 
     #[test]

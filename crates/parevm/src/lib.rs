@@ -427,6 +427,31 @@ fn execute_parallel<S: Storage>(
         give_up,
     )
     .map_err(ExecError::Internal)?;
+    // After a give-up, the last executions above the final prefix, for the
+    // sequential loop to keep where their answers still hold.
+    let replay = (!run.leftovers.is_empty()).then(|| {
+        let start = run.outputs.len();
+        let mut outputs = Vec::with_capacity(input.txs.len().saturating_sub(start));
+        let mut seen = Vec::new();
+        let mut bounds = vec![0];
+        for (tx, reads, output) in run.leftovers {
+            while start + outputs.len() < tx {
+                outputs.push(None);
+                bounds.push(seen.len());
+            }
+            seen.extend(reads.seen());
+            outputs.push(output.ok());
+            bounds.push(seen.len());
+        }
+        let mut replay = sequential::Replay::default();
+        replay.push(sequential::ReplayRun {
+            start,
+            outputs,
+            seen,
+            bounds,
+        });
+        replay
+    });
     finish(
         storage,
         input,
@@ -434,7 +459,7 @@ fn execute_parallel<S: Storage>(
         threads,
         ExecutedBy::Parallel(threads),
         run.incarnations.iter().sum(),
-        None,
+        (None, replay),
     )
 }
 
@@ -457,9 +482,14 @@ fn execute_chunked<S: Storage>(
         threads,
         ExecutedBy::Chunked(threads),
         prefix.discarded,
-        Some((prefix.state, prefix.replay)),
+        (Some(prefix.state), Some(prefix.replay)),
     )?;
     result.stats.corrected_slots = corrected;
+    // A kept execution was not repeated.
+    result.stats.reexecutions = result
+        .stats
+        .reexecutions
+        .saturating_sub(result.stats.kept_after_handover);
     Ok(result)
 }
 
@@ -476,10 +506,10 @@ fn has_code<S: Storage>(storage: &S, address: &alloy_primitives::Address) -> boo
 }
 
 /// Commits the outputs of a parallel run (a prefix of the block, or all of
-/// it), runs the rest of the block sequentially and merges the state. After
-/// chunks, `chunked` holds the part of the state they merged already and
-/// their executions after the prefix, which the sequential loop keeps
-/// where they still hold.
+/// it), runs the rest of the block sequentially and merges the state.
+/// `rest` holds the part of the state the run merged already (chunks) and
+/// its executions after the prefix, which the sequential loop keeps where
+/// they still hold.
 fn finish<S: Storage>(
     storage: &S,
     input: &BlockInput,
@@ -487,12 +517,9 @@ fn finish<S: Storage>(
     threads: usize,
     executed_by: ExecutedBy,
     reexecutions: usize,
-    chunked: Option<(PartialState, sequential::Replay)>,
+    rest: (Option<PartialState>, Option<sequential::Replay>),
 ) -> Result<BlockResult> {
-    let (partial, replay) = match chunked {
-        Some((partial, replay)) => (Some(partial), Some(replay)),
-        None => (None, None),
-    };
+    let (partial, replay) = rest;
     let beneficiary = input.block.beneficiary;
     let (mut txs, joined) = match partial {
         // The chunk diffs do not depend on the commit: a large block joins
@@ -540,8 +567,7 @@ fn finish<S: Storage>(
         txs,
         stats: ExecStats {
             executed_by,
-            // A kept execution was not repeated.
-            reexecutions: reexecutions.saturating_sub(kept),
+            reexecutions,
             sequential_from,
             corrected_slots: 0,
             kept_after_handover: kept,

@@ -29,6 +29,7 @@ use crate::error::StorageError;
 use crate::journal::StorageProbe;
 use crate::mv_memory::{Entry, MvMemory};
 use crate::output::AccountState;
+use crate::sequential::Seen;
 use crate::storage::Storage;
 use crate::tx_task::LazyBeneficiary;
 use crate::types::{Incarnation, Location, TxIdx};
@@ -288,11 +289,14 @@ pub(crate) struct ReadSet {
     /// Accounts read: value (to skip writing unchanged accounts) and origin.
     /// A short vector: transactions read few accounts.
     pub(crate) accounts: Vec<(Address, Option<AccountValue>, Origin)>,
-    /// Slots read, with the origin of the slot's own value.
-    pub(crate) slots: Vec<(Address, U256, Origin)>,
+    /// Slots read, with the value returned and the origin of the slot's
+    /// own value.
+    pub(crate) slots: Vec<(Address, U256, U256, Origin)>,
     /// Storage wipes looked up, once per account (by slot reads and by the
     /// EIP-7610 probe), with their origin: a slot's value depends on both.
     pub(crate) wipes: Vec<(Address, Origin)>,
+    /// Answers of the EIP-7610 probe (rare: creations only).
+    pub(crate) probes: Vec<(Address, bool)>,
 }
 
 impl ReadSet {
@@ -302,6 +306,26 @@ impl ReadSet {
             .iter()
             .find(|(a, _, _)| a == address)
             .map(|(_, v, _)| v)
+    }
+
+    /// Every answer the view gave this incarnation, by value (for the
+    /// sequential loop to check an execution it may keep after a give-up).
+    pub(crate) fn seen(&self) -> impl Iterator<Item = Seen> + '_ {
+        let accounts = self.accounts.iter().map(|(address, value, _)| {
+            Seen::Account(
+                *address,
+                value.as_ref().map(|v| (v.balance, v.nonce, v.code_hash)),
+            )
+        });
+        let slots = self
+            .slots
+            .iter()
+            .map(|(address, slot, value, _)| Seen::Slot(*address, *slot, *value));
+        let probes = self
+            .probes
+            .iter()
+            .map(|(address, has)| Seen::HasStorage(*address, *has));
+        accounts.chain(slots).chain(probes)
     }
 
     /// True when every read would still return what it returned for `tx`.
@@ -317,7 +341,7 @@ impl ReadSet {
                 matches!(resolve_account(mv, storage, *address, tx, spec), Ok((now, _)) if now == *seen)
             }
             _ => same_origin(mv, &Location::Account(*address), tx, *origin),
-        }) && self.slots.iter().all(|(address, slot, origin)| {
+        }) && self.slots.iter().all(|(address, slot, _, origin)| {
             same_origin(mv, &Location::Storage(*address, *slot), tx, *origin)
         }) && self
             .wipes
@@ -400,7 +424,10 @@ impl<S: Storage> StorageProbe for VersionedView<'_, S> {
         // `OverlayDb`'s probe for why later writes do not matter). The wipe
         // lookup is a read like any other and is validated.
         match self.wipe_of(address) {
-            Ok(Some(_)) => return false,
+            Ok(Some(_)) => {
+                self.reads.probes.push((address, false));
+                return false;
+            }
             Ok(None) => {}
             Err(blocked) => {
                 self.deferred.get_or_insert(blocked);
@@ -408,7 +435,10 @@ impl<S: Storage> StorageProbe for VersionedView<'_, S> {
             }
         }
         match self.storage.has_storage(&address) {
-            Ok(has) => has,
+            Ok(has) => {
+                self.reads.probes.push((address, has));
+                has
+            }
             Err(e) => {
                 self.deferred.get_or_insert(ViewError::Storage(e));
                 true
@@ -449,7 +479,7 @@ impl<S: Storage> Database for VersionedView<'_, S> {
     fn storage(&mut self, address: Address, index: U256) -> Result<U256, Self::Error> {
         let wipe = self.wipe_of(address)?;
         let (value, origin) = resolve_slot(self.mv, self.storage, address, index, self.tx, wipe)?;
-        self.reads.slots.push((address, index, origin));
+        self.reads.slots.push((address, index, value, origin));
         Ok(value)
     }
 

@@ -138,6 +138,41 @@ fn auto_switches_to_sequential_on_a_chain_and_stays_exact() {
     );
 }
 
+/// When `auto` leaves Block-STM, the sequential loop keeps the executions
+/// above the final prefix whose answers still hold: lending on one hot
+/// pool for three transactions in five, on fresh pools for the others
+/// (Block-STM gives up in the chain, with independent operations above it
+/// already executed). Exact, and some executions are kept.
+#[test]
+fn auto_keeps_block_stm_executions_that_hold_after_giving_up() {
+    let spec = WorkloadSpec {
+        hot_pool: 0.6,
+        ..WorkloadSpec::new(WorkloadKind::Lending, Size::Txs(600))
+    };
+    let workload = spec.build().expect("workload");
+    let sequential = sequential_of(&workload);
+    let (mut gave_up, mut kept) = (0, 0);
+    for threads in [2, 4] {
+        for _ in 0..4 {
+            let auto = exact_run(
+                &workload,
+                &sequential,
+                Mode::Auto,
+                threads,
+                "partly hot pool",
+            );
+            if matches!(auto.stats.executed_by, ExecutedBy::Parallel(_))
+                && auto.stats.sequential_from.is_some()
+            {
+                gave_up += 1;
+                kept += auto.stats.kept_after_handover;
+            }
+        }
+    }
+    assert!(gave_up > 0, "Block-STM never gave up");
+    assert!(kept > 0, "no Block-STM execution was kept after a give-up");
+}
+
 /// Chains of value flow (each sender was paid by the previous transaction)
 /// are predicted from the transactions alone: `auto` runs them sequentially
 /// from the start, while the same workloads without chains, where no two
