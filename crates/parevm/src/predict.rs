@@ -55,7 +55,7 @@ pub(crate) fn looks_serial(txs: &[TxEnv]) -> bool {
     scan(txs, txs.len() * 2 / 3, early_look, |_| false)
 }
 
-/// Whether the block still looks serial when plain transfers to accounts
+/// Whether a block that looks serial still does when plain transfers to accounts
 /// without code that send nothing in the block (deposits into an
 /// exchange's addresses) are not counted as payments to a shared
 /// recipient: optimistic chunks predict such an
@@ -69,6 +69,10 @@ pub(crate) fn looks_serial_beyond_deposits(
     beneficiary: Address,
     has_code: impl Fn(&Address) -> bool,
 ) -> bool {
+    // Without a plain transfer the answer is `looks_serial`'s.
+    if !txs.iter().any(is_plain_transfer) {
+        return true;
+    }
     let senders: rustc_hash::FxHashSet<Address> = txs.iter().map(|tx| tx.caller).collect();
     let mut code: FxHashMap<Address, bool> = FxHashMap::default();
     let early_look = (txs.len() >= EARLY_LOOK_MIN).then_some(txs.len() / 8);
