@@ -212,6 +212,20 @@ fn auto_predicts_value_flow_chains_and_independence() {
     }
 }
 
+/// 1,200 independent ERC-20 transfers, of which those at `hot` pay the
+/// workloads' hot holder instead (same amounts).
+fn transfers_paying_the_hot_holder_at(hot: &[usize]) -> Workload {
+    use parevm::workload::contracts::{transfer_calldata, HOT_ACCOUNT};
+    let spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
+    let mut workload = spec.build().expect("workload");
+    for &at in hot {
+        let tx = &mut workload.input.txs[at];
+        let amount = alloy_primitives::U256::from_be_slice(&tx.data[36..68]);
+        tx.data = transfer_calldata(HOT_ACCOUNT, amount);
+    }
+    workload
+}
+
 /// Chunks large enough to have their state diffs joined next to the
 /// commit, then a conflict late in the block: the joined diffs, the
 /// sequential rest and the beneficiary must add up to the sequential
@@ -221,14 +235,7 @@ fn auto_predicts_value_flow_chains_and_independence() {
 /// 1,000.
 #[test]
 fn large_chunks_then_a_late_conflict_stay_exact() {
-    use parevm::workload::contracts::{transfer_calldata, HOT_ACCOUNT};
-    let spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
-    let mut workload = spec.build().expect("workload");
-    for hot in [500, 1_000] {
-        let tx = &mut workload.input.txs[hot];
-        let amount = alloy_primitives::U256::from_be_slice(&tx.data[36..68]);
-        tx.data = transfer_calldata(HOT_ACCOUNT, amount);
-    }
+    let workload = transfers_paying_the_hot_holder_at(&[500, 1_000]);
     let sequential = sequential_of(&workload);
     for threads in [2, 3] {
         let chunked = exact_run(
@@ -254,14 +261,7 @@ fn large_chunks_then_a_late_conflict_stay_exact() {
 /// balance wrong (the second payment read it before the first).
 #[test]
 fn chunks_keep_the_executions_that_still_hold_after_a_conflict() {
-    use parevm::workload::contracts::{transfer_calldata, HOT_ACCOUNT};
-    let spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
-    let mut workload = spec.build().expect("workload");
-    for hot in [100, 700] {
-        let tx = &mut workload.input.txs[hot];
-        let amount = alloy_primitives::U256::from_be_slice(&tx.data[36..68]);
-        tx.data = transfer_calldata(HOT_ACCOUNT, amount);
-    }
+    let workload = transfers_paying_the_hot_holder_at(&[100, 700]);
     let sequential = sequential_of(&workload);
     for threads in [2, 3, 8] {
         let chunked = exact_run(&workload, &sequential, Mode::Chunked, threads, "kept");
@@ -297,17 +297,24 @@ fn auto_runs_a_block_serial_only_through_deposits_as_chunks() {
     }
 }
 
+/// Random blocks of 200 transactions from many senders, so that chunks are
+/// not all cut short by a sender's nonce: the mixer's four slots are what
+/// they share.
+fn many_senders() -> GenParams {
+    GenParams {
+        txs: 200,
+        accounts: 1_000,
+        ..GenParams::default()
+    }
+}
+
 /// Random conflict-heavy blocks through chunks: the sequential loop keeps
 /// some executions after a conflict and re-executes others (exactness at
 /// every thread count is `check_seed`'s; this makes sure both branches of
 /// the check are taken).
 #[test]
 fn random_blocks_keep_some_chunk_executions_and_repeat_others() {
-    let params = GenParams {
-        txs: 200,
-        accounts: 1_000,
-        ..GenParams::default()
-    };
+    let params = many_senders();
     let (mut kept, mut repeated) = (0, 0);
     for seed in 0..40 {
         let (storage, input) = random_block(seed, &params);
@@ -437,13 +444,7 @@ fn auto_tracks_deltas_on_transfers_to_one_holder() {
 /// makes sure the corrections are not vacuous).
 #[test]
 fn delta_chunks_correct_slots_of_random_blocks() {
-    // Many senders, so that chunks are not all cut short by a sender's
-    // nonce: the mixer's four slots are what they share.
-    let params = GenParams {
-        txs: 200,
-        accounts: 1_000,
-        ..GenParams::default()
-    };
+    let params = many_senders();
     let mut corrected = 0;
     for seed in 0..40 {
         let (storage, input) = random_block(seed, &params);
