@@ -73,13 +73,32 @@ pub(crate) fn looks_serial_beyond_deposits(
     if !txs.iter().any(is_plain_transfer) {
         return true;
     }
-    let senders: rustc_hash::FxHashSet<Address> = txs.iter().map(|tx| tx.caller).collect();
-    let mut code: FxHashMap<Address, bool> = FxHashMap::default();
+    let mut sent: FxHashMap<Address, usize> = FxHashMap::default();
+    for tx in txs {
+        *sent.entry(tx.caller).or_default() += 1;
+    }
+    // One sender's nonces are most of the block (payouts).
+    if sent.values().any(|n| n * 3 > txs.len() * 2) {
+        return true;
+    }
+    // Recipients of plain transfers that send nothing, and how often they
+    // are paid: one paid once links nothing, one paid more often is a
+    // deposit address if it has no code (asked once).
+    let mut sinks: FxHashMap<Address, (u32, Option<bool>)> = FxHashMap::default();
+    for tx in txs {
+        if let TxKind::Call(to) = tx.kind {
+            if is_plain_transfer(tx) && to != beneficiary && !sent.contains_key(&to) {
+                sinks.entry(to).or_default().0 += 1;
+            }
+        }
+    }
     let early_look = (txs.len() >= EARLY_LOOK_MIN).then_some(txs.len() / 8);
     scan(txs, txs.len() * 2 / 3, early_look, |tx| match tx.kind {
-        TxKind::Call(to) if is_plain_transfer(tx) && to != beneficiary => {
-            !senders.contains(&to) && !*code.entry(to).or_insert_with(|| has_code(&to))
-        }
+        TxKind::Call(to) if is_plain_transfer(tx) => match sinks.get_mut(&to) {
+            Some((1, _)) => true,
+            Some((_, known)) => !*known.get_or_insert_with(|| has_code(&to)),
+            None => false,
+        },
         _ => false,
     })
 }
