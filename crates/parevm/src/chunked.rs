@@ -44,7 +44,7 @@
 //! Compared with Block-STM there is no multi-version memory, no scheduler
 //! and no validation per transaction: a transaction costs what it costs in
 //! the sequential loop plus a vector push per pre-block read and per
-//! database answer, and the check is one hash lookup per logged read and
+//! answer from its own overlay, and the check is one hash lookup per logged read and
 //! earlier chunk. The price: after the first conflict the block is
 //! finished by the sequential loop, on one thread. The loop keeps each
 //! execution whose recorded answers (every answer this chunk's database
@@ -253,11 +253,15 @@ struct ChunkDb<'a, S> {
     /// Slots read from the pre-block storage, as tracked variables (a
     /// tracked chunk after the first; `deltas` module).
     deltas: SlotVars,
-    /// Every answer this database gave, in order, for the sequential loop
-    /// to check executions it may keep after a conflict (`Replay`).
+    /// The answers this database gave that `reads` does not name: those
+    /// from the chunk's own overlay, and the beneficiary with its pending
+    /// credits. With `reads` (whose answers are the pre-block values, or
+    /// the predictions) they are every answer, for the sequential loop to
+    /// check executions it may keep after a conflict (`Replay`). Kept
+    /// apart so that a chunk of fresh accounts records almost nothing.
     seen: Vec<Seen>,
-    /// Where each executed transaction's answers end in `seen`.
-    seen_ends: Vec<usize>,
+    /// Where each executed transaction's entries end in `seen` and `reads`.
+    seen_ends: Vec<(usize, usize)>,
 }
 
 impl<'a, S: Storage> ChunkDb<'a, S> {
@@ -288,7 +292,7 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             lazy_beneficiary: false,
             deferred: None,
             deltas: SlotVars::new(track, txs),
-            seen: Vec::with_capacity(4 * txs),
+            seen: Vec::new(),
             seen_ends: Vec::with_capacity(txs),
         }
     }
@@ -436,9 +440,7 @@ impl<S: Storage> StorageProbe for ChunkDb<'_, S> {
             return false;
         }
         self.reads.push((BaseRead::HasStorage(address), self.tx));
-        let has = probe_storage(self.storage, &address, &mut self.deferred);
-        self.seen.push(Seen::HasStorage(address, has));
-        has
+        probe_storage(self.storage, &address, &mut self.deferred)
     }
 }
 
@@ -466,7 +468,6 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
         self.reads.push((BaseRead::Account(address), self.tx));
         let stored = storage_info(self.storage, &address)?;
         let Some(flow) = self.costs.before(&address, self.first) else {
-            self.seen.push(Seen::account(address, stored.as_ref()));
             return Ok(stored);
         };
         // The account as the plain transfers before the chunk left it (a
@@ -483,20 +484,17 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
         ) else {
             // Not what a valid block does: read it plainly, and let the
             // check decide.
-            self.seen.push(Seen::account(address, stored.as_ref()));
             return Ok(stored);
         };
         self.predictions
             .insert(address, (balance, nonce, code_hash_of(info.code_hash)));
         self.reads.pop();
         self.reads.push((BaseRead::Predicted(address), self.tx));
-        let predicted = AccountInfo {
+        Ok(Some(AccountInfo {
             balance,
             nonce,
             ..info
-        };
-        self.seen.push(Seen::account(address, Some(&predicted)));
-        Ok(Some(predicted))
+        }))
     }
 
     fn code_by_hash(&mut self, code_hash: B256) -> Result<Bytecode, StorageError> {
@@ -511,7 +509,6 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
         self.reads.push((BaseRead::Slot(address, index), self.tx));
         let value = self.storage.storage(&address, &index)?;
         self.deltas.register(address, index, value);
-        self.seen.push(Seen::Slot(address, index, value));
         Ok(value)
     }
 
@@ -674,7 +671,7 @@ fn run_chunk<'a, S: Storage>(
             db.touched_beneficiary = true;
         }
         db.overlay.commit(&output.changes);
-        db.seen_ends.push(db.seen.len());
+        db.seen_ends.push((db.seen.len(), db.reads.len()));
         outputs.push(Ok(output));
     }
     let db = std::mem::replace(
@@ -980,7 +977,7 @@ pub(crate) fn run<S: Storage + Sync>(
             // After the prefix: every execution is offered to the loop.
             // (A chunk that failed gave up the rest of its range: the runs
             // need not be contiguous here.)
-            replay.push(replay_run(run, 0));
+            replay.push(replay_run(run, 0, input.block.beneficiary));
             continue;
         }
         if run.start != covered {
@@ -1007,7 +1004,7 @@ pub(crate) fn run<S: Storage + Sync>(
                 break;
             }
             run.outputs = tail;
-            replay.push(replay_run(run, exact));
+            replay.push(replay_run(run, exact, input.block.beneficiary));
             covered = input.txs.len();
             ended = true;
             continue;
@@ -1039,27 +1036,54 @@ pub(crate) fn run<S: Storage + Sync>(
 }
 
 /// The executions of `run` from its `skip`th transaction on (its outputs
-/// already start there), with the answers each was given, for the
-/// sequential loop. A failed execution is not offered.
-fn replay_run<S>(run: ChunkRun<'_, S>, skip: usize) -> ReplayRun {
+/// already start there), with every answer each was given, for the
+/// sequential loop: its logged pre-block reads (the pre-block value, or
+/// the prediction) followed by its other answers. A failed execution is
+/// not offered.
+fn replay_run<S>(run: ChunkRun<'_, S>, skip: usize, beneficiary: Address) -> ReplayRun {
     let ChunkRun {
         start, outputs, db, ..
     } = run;
     let ChunkDb {
-        seen, seen_ends, ..
+        seen,
+        seen_ends,
+        reads,
+        predictions,
+        ..
     } = db;
-    // Answers before `skip` stay in `seen`; the bounds index into it.
-    let first = match skip {
-        0 => 0,
-        _ => seen_ends.get(skip - 1).copied().unwrap_or(seen.len()),
-    };
+    let mut answers = Vec::new();
     let mut bounds = Vec::with_capacity(outputs.len() + 1);
-    bounds.push(first);
-    bounds.extend(seen_ends.get(skip..).unwrap_or_default());
+    bounds.push(0);
+    let mut from = match skip {
+        0 => (0, 0),
+        _ => seen_ends
+            .get(skip - 1)
+            .copied()
+            .unwrap_or((seen.len(), reads.len())),
+    };
+    for &to in seen_ends.get(skip..).unwrap_or_default() {
+        for (read, _) in reads.get(from.1..to.1).unwrap_or_default() {
+            answers.push(match *read {
+                // Its answer, with the pending credits, is in `seen`.
+                BaseRead::Account(address) if address == beneficiary => continue,
+                BaseRead::Account(address) => Seen::PreBlockAccount(address),
+                BaseRead::Slot(address, slot) => Seen::PreBlockSlot(address, slot),
+                BaseRead::HasStorage(address) => Seen::PreBlockProbe(address),
+                BaseRead::Predicted(address) => match predictions.get(&address) {
+                    Some(&value) => Seen::Account(address, Some(value)),
+                    // Cannot happen; an answer nothing equals.
+                    None => Seen::Unknown,
+                },
+            });
+        }
+        answers.extend(seen.get(from.0..to.0).unwrap_or_default().iter().cloned());
+        bounds.push(answers.len());
+        from = to;
+    }
     ReplayRun {
         start: start + skip,
         outputs: outputs.into_iter().map(Result::ok).collect(),
-        seen,
+        seen: answers,
         bounds,
     }
 }

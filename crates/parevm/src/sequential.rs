@@ -45,6 +45,14 @@ pub(crate) enum Seen {
     Slot(Address, U256, U256),
     /// The EIP-7610 probe: whether the account has storage.
     HasStorage(Address, bool),
+    /// `basic(address)` answered with the pre-block account.
+    PreBlockAccount(Address),
+    /// `storage(address, slot)` answered with the pre-block value.
+    PreBlockSlot(Address, U256),
+    /// The EIP-7610 probe answered from the pre-block storage.
+    PreBlockProbe(Address),
+    /// An answer no database gives (the execution is never kept).
+    Unknown,
 }
 
 impl Seen {
@@ -211,6 +219,24 @@ impl<'a, S: Storage> OverlayDb<'a, S> {
                     self.storage.has_storage(address).is_ok_and(|h| h == *has)
                 }
             }
+            // This database gives the pre-block value unless its overlay
+            // holds the location; then the two are compared.
+            Seen::PreBlockAccount(address) => match self.overlay.accounts.get(address) {
+                None => true,
+                Some(now) => storage_info(self.storage, address).is_ok_and(|before| {
+                    before.map(|i| (i.balance, i.nonce, i.code_hash))
+                        == now.as_ref().map(|v| (v.balance, v.nonce, v.code_hash))
+                }),
+            },
+            Seen::PreBlockSlot(address, slot) => match self.overlay.slot(*address, *slot) {
+                None => true,
+                Some(now) => self.storage.storage(address, slot).is_ok_and(|v| v == now),
+            },
+            Seen::PreBlockProbe(address) => {
+                !self.overlay.wiped.contains(address)
+                    || self.storage.has_storage(address).is_ok_and(|has| !has)
+            }
+            Seen::Unknown => false,
         }
     }
 
