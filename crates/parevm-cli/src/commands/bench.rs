@@ -155,7 +155,8 @@ pub(crate) struct Row {
     /// (Block-STM), `chunked` (optimistic chunks; `chunked(deltas)` when
     /// they corrected stale slots by tracking deltas), `sequential` (auto
     /// chose it up front), or either parallel path followed by
-    /// `+sequential@N` (the sequential loop ran from transaction N on).
+    /// `+sequential@N` (the sequential loop ran from transaction N on),
+    /// and `(kept K)` when it kept K of the parallel executions after N.
     pub(crate) path: String,
 }
 
