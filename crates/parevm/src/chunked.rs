@@ -996,7 +996,7 @@ pub(crate) fn run<S: Storage + Sync>(
         let failed = matches!(run.outputs.get(..exact).and_then(<[_]>::last), Some(Err(_)));
         if !complete || failed {
             let mut run = run;
-            let tail: Vec<_> = run.outputs.drain(exact..).collect();
+            let tail = run.outputs.split_off(exact);
             outputs.append(&mut run.outputs);
             if failed {
                 // The block fails there: nothing after it matters.
@@ -1051,6 +1051,7 @@ fn replay_run<S>(run: ChunkRun<'_, S>, skip: usize, beneficiary: Address) -> Rep
         predictions,
         ..
     } = db;
+    let mut outputs: Vec<Option<TxOutput>> = outputs.into_iter().map(Result::ok).collect();
     let mut answers = Vec::new();
     let mut bounds = Vec::with_capacity(outputs.len() + 1);
     bounds.push(0);
@@ -1061,7 +1062,7 @@ fn replay_run<S>(run: ChunkRun<'_, S>, skip: usize, beneficiary: Address) -> Rep
             .copied()
             .unwrap_or((seen.len(), reads.len())),
     };
-    for &to in seen_ends.get(skip..).unwrap_or_default() {
+    for (i, &to) in seen_ends.get(skip..).unwrap_or_default().iter().enumerate() {
         for (read, _) in reads.get(from.1..to.1).unwrap_or_default() {
             answers.push(match *read {
                 // Its answer, with the pending credits, is in `seen`.
@@ -1071,8 +1072,14 @@ fn replay_run<S>(run: ChunkRun<'_, S>, skip: usize, beneficiary: Address) -> Rep
                 BaseRead::HasStorage(address) => Seen::PreBlockProbe(address),
                 BaseRead::Predicted(address) => match predictions.get(&address) {
                     Some(&value) => Seen::Account(address, Some(value)),
-                    // Cannot happen; an answer nothing equals.
-                    None => Seen::Unknown,
+                    // Every predicted read has its prediction; without
+                    // one the execution is not offered.
+                    None => {
+                        if let Some(output) = outputs.get_mut(i) {
+                            *output = None;
+                        }
+                        continue;
+                    }
                 },
             });
         }
@@ -1082,7 +1089,7 @@ fn replay_run<S>(run: ChunkRun<'_, S>, skip: usize, beneficiary: Address) -> Rep
     }
     ReplayRun {
         start: start + skip,
-        outputs: outputs.into_iter().map(Result::ok).collect(),
+        outputs,
         seen: answers,
         bounds,
     }

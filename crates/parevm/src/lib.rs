@@ -605,10 +605,7 @@ fn commit<S: Storage>(
         if let Some(delta) = output.beneficiary_delta {
             let before = match current.take() {
                 Some(value) => value,
-                None => view::storage_account(storage, &beneficiary).map_err(|e| match e {
-                    view::ViewError::Storage(source) => ExecError::Storage { index, source },
-                    other => ExecError::Internal(other.to_string()),
-                })?,
+                None => pre_block_account(storage, &beneficiary, index)?,
             };
             credited = credit(before.as_ref(), delta, input.spec);
             // Without a change the account stays as it was (an untouched
@@ -665,6 +662,19 @@ fn commit<S: Storage>(
             })
         })
         .collect())
+}
+
+/// `address` in the pre-block storage, with its code, as the commit of
+/// transaction `index` needs it (for a lazy fee credit).
+fn pre_block_account<S: Storage>(
+    storage: &S,
+    address: &alloy_primitives::Address,
+    index: TxIdx,
+) -> Result<Option<AccountValue>> {
+    view::storage_account(storage, address).map_err(|e| match e {
+        view::ViewError::Storage(source) => ExecError::Storage { index, source },
+        other => ExecError::Internal(other.to_string()),
+    })
 }
 
 /// The beneficiary's state after `change`, keeping the code it had.

@@ -103,36 +103,6 @@ pub(crate) fn looks_serial_beyond_deposits(
     })
 }
 
-/// Whether the transactions look like they touch disjoint state, judged
-/// more strictly than the chains of [`looks_serial`]: a wrong "yes" costs
-/// the rest of a chunk, a wrong "no" only the cheaper path. No two
-/// transactions may share any of these keys: the sender; the recipient of
-/// value; any address argument in the calldata (a hot recipient, a shared
-/// pool, a payment to a later sender); for a call without address
-/// arguments, the contract and the function selector (the same operation
-/// on the same contract, like deposits into one pool). Stops at the first
-/// repeated key.
-///
-/// Two exceptions, for accounts that chunks predict from the plain
-/// transfers before them (`chunked` module docs), never the `beneficiary`
-/// (whose fee credits are not predicted):
-/// - a sender whose transactions are all plain transfers with a gas limit
-///   of exactly 21,000 (exchange payouts) may send many: with that limit a
-///   transfer costs 21,000 gas whoever receives it;
-/// - an account paid only by plain transfers (an exchange's deposit
-///   address) may be paid many times, if it has no code (`has_code`,
-///   asked of the pre-block state for accounts paid more than once), and
-///   no other key names it: it sends nothing and no calldata mentions it.
-#[cfg(test)]
-pub(crate) fn looks_independent(
-    txs: &[TxEnv],
-    beneficiary: Address,
-    has_code: impl Fn(&Address) -> bool + Sync,
-) -> bool {
-    // Split in three, so that the tests cover the partitioned pass.
-    independence(txs, beneficiary, has_code, 3).is_some()
-}
-
 /// What [`independence`] learnt of an independent-looking block.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Independent {
@@ -176,12 +146,34 @@ const FRESH: Role = Role {
     first_plain: false,
 };
 
-/// [`looks_independent`], telling also whether accounts repeat
-/// ([`Independent`]). Every rule is about one account (or one (contract,
-/// selector) pair) at a time, so the pass is split by account over
-/// `parts` threads: each scans the whole block but keeps only the
+/// Whether the transactions look like they touch disjoint state, judged
+/// more strictly than the chains of [`looks_serial`]: a wrong "yes" costs
+/// the rest of a chunk, a wrong "no" only the cheaper path. No two
+/// transactions may share any of these keys: the sender; the recipient of
+/// value; any address argument in the calldata (a hot recipient, a shared
+/// pool, a payment to a later sender); for a call without address
+/// arguments, the contract and the function selector (the same operation
+/// on the same contract, like deposits into one pool). Stops at the first
+/// repeated key.
+///
+/// Two exceptions, for accounts that chunks predict from the plain
+/// transfers before them (`chunked` module docs), never the `beneficiary`
+/// (whose fee credits are not predicted):
+/// - a sender whose transactions are all plain transfers with a gas limit
+///   of exactly 21,000 (exchange payouts) may send many: with that limit a
+///   transfer costs 21,000 gas whoever receives it;
+/// - an account paid only by plain transfers (an exchange's deposit
+///   address) may be paid many times, if it has no code (`has_code`,
+///   asked of the pre-block state for accounts paid more than once), and
+///   no other key names it: it sends nothing and no calldata mentions it.
+///
+/// `Some` when the block looks independent, telling also whether accounts
+/// repeat ([`Independent`]). Every rule is about one account (or one
+/// (contract, selector) pair) at a time, so the pass is split by account
+/// over `parts` threads: each scans the whole block but keeps only the
 /// accounts whose hash falls in its part; the block looks independent if
-/// every part says so.
+/// every part says so. (A part that panics, a bug, only costs the cheaper
+/// path: the answer is no.)
 pub(crate) fn independence(
     txs: &[TxEnv],
     beneficiary: Address,
@@ -457,6 +449,16 @@ fn address_arguments(data: &[u8]) -> impl Iterator<Item = Address> + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Whether [`independence`] says yes, split in three so that the tests
+    /// cover the partitioned pass.
+    fn looks_independent(
+        txs: &[TxEnv],
+        beneficiary: Address,
+        has_code: impl Fn(&Address) -> bool + Sync,
+    ) -> bool {
+        independence(txs, beneficiary, has_code, 3).is_some()
+    }
     use alloy_primitives::{Bytes, U256};
 
     fn addr(i: u8) -> Address {

@@ -51,8 +51,6 @@ pub(crate) enum Seen {
     PreBlockSlot(Address, U256),
     /// The EIP-7610 probe answered from the pre-block storage.
     PreBlockProbe(Address),
-    /// An answer no database gives (the execution is never kept).
-    Unknown,
 }
 
 impl Seen {
@@ -236,7 +234,6 @@ impl<'a, S: Storage> OverlayDb<'a, S> {
                 !self.overlay.wiped.contains(address)
                     || self.storage.has_storage(address).is_ok_and(|has| !has)
             }
-            Seen::Unknown => false,
         }
     }
 
@@ -254,16 +251,7 @@ impl<'a, S: Storage> OverlayDb<'a, S> {
         if let Some(delta) = output.beneficiary_delta {
             let before = match self.overlay.accounts.get(&beneficiary) {
                 Some(value) => value.clone(),
-                None => {
-                    crate::view::storage_account(self.storage, &beneficiary).map_err(
-                        |e| match e {
-                            crate::view::ViewError::Storage(source) => {
-                                crate::ExecError::Storage { index, source }
-                            }
-                            other => crate::ExecError::Internal(other.to_string()),
-                        },
-                    )?
-                }
+                None => crate::pre_block_account(self.storage, &beneficiary, index)?,
             };
             if let Some(change) = crate::credit(before.as_ref(), delta, spec) {
                 output.changes.insert(beneficiary, change);
