@@ -63,7 +63,10 @@ pub(crate) struct Args {
     /// (default: `1,max` for the suite, `max` otherwise).
     #[arg(long)]
     threads: Option<String>,
-    /// Timed repetitions of each path (at least 5).
+    /// Timed repetitions of each path (at least 5). Short cases repeat
+    /// more, until each path has run for about 50 ms in all (at most 200
+    /// repetitions): a median of five sub-millisecond runs on a shared
+    /// machine is mostly noise.
     #[arg(long, default_value_t = 5)]
     reps: usize,
     /// Seed of the workload generator.
@@ -428,7 +431,14 @@ fn stats(samples: &[f64]) -> (f64, f64, f64) {
     (min, median(samples), max)
 }
 
-/// Warm-up, then `reps` alternating sequential and parallel runs.
+/// Short cases repeat until each path has run this long in all.
+const MIN_TOTAL_MS: f64 = 50.0;
+
+/// The most repetitions a short case gets.
+const MAX_REPS: usize = 200;
+
+/// Warm-up, then at least `reps` alternating sequential and parallel runs
+/// (more for short cases: [`MIN_TOTAL_MS`]).
 fn measure(
     case: &Case,
     threads: usize,
@@ -441,13 +451,16 @@ fn measure(
         mode: mode.mode(),
         ..Config::parallel(threads)
     };
-    let run = |cfg: &Config| -> anyhow::Result<(BlockResult, f64)> {
+    // The progress bar counts the warm-up and the first `reps` runs.
+    let run = |cfg: &Config, counted: bool| -> anyhow::Result<(BlockResult, f64)> {
         let (result, ms) = timed(|| execute_block(&case.storage, &case.input, cfg));
-        progress.inc(1);
+        if counted {
+            progress.inc(1);
+        }
         Ok((result?, ms))
     };
-    let (reference, _) = run(&seq_cfg)?;
-    let (warm, _) = run(&par_cfg)?;
+    let (reference, _) = run(&seq_cfg, true)?;
+    let (warm, _) = run(&par_cfg, true)?;
     let mut identical = true;
     let mut check = |par: &BlockResult| {
         if par != &reference {
@@ -469,10 +482,17 @@ fn measure(
     drop(warm);
     let (mut seq_ms, mut par_ms, mut reexec) = (Vec::new(), Vec::new(), Vec::new());
     let mut path = String::new();
-    for _ in 0..reps {
-        let (_, ms) = run(&seq_cfg)?;
+    let mut rep = 0;
+    while rep < reps
+        || (rep < MAX_REPS
+            && (seq_ms.iter().sum::<f64>() < MIN_TOTAL_MS
+                || par_ms.iter().sum::<f64>() < MIN_TOTAL_MS))
+    {
+        let counted = rep < reps;
+        rep += 1;
+        let (_, ms) = run(&seq_cfg, counted)?;
         seq_ms.push(ms);
-        let (par, ms) = run(&par_cfg)?;
+        let (par, ms) = run(&par_cfg, counted)?;
         par_ms.push(ms);
         reexec.push(par.stats.reexecutions as f64);
         path = match (par.stats.executed_by, par.stats.sequential_from) {
@@ -505,7 +525,7 @@ fn measure(
         txs,
         gas,
         threads,
-        reps,
+        reps: rep,
         sequential_ms: seq_med,
         sequential_min_ms: seq_min,
         sequential_max_ms: seq_max,
@@ -668,7 +688,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     if !args.json {
         println!(
-            "parevm bench: {reps} reps per path after a warm-up, threads {threads:?} ({} mode), available parallelism {}",
+            "parevm bench: at least {reps} reps per path after a warm-up (short cases until 50 ms per path, up to 200), threads {threads:?} ({} mode), available parallelism {}",
             args.mode.name(),
             default_threads()
         );
