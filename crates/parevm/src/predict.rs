@@ -197,13 +197,12 @@ pub(crate) fn independence(
 ///
 /// Every rule is about an account that two transactions share (or one
 /// transaction names twice), so the pass first notes, in a set of 64-bit
-/// digests, which of its accounts appear more than once; that set is a
-/// quarter the size of a map of roles and stays in cache, where inserting
-/// every account of a large block into the map missed it on most inserts.
-/// Only the repeated accounts (and any that share a digest with one) then
-/// get a role; a block without them is done after the first scan. The
-/// checks that are about one transaction, or about a (contract, selector)
-/// pair, run in the first scan.
+/// digests, which of its accounts appear more than once
+/// ([`repeated_accounts`]); that set is a quarter the size of a map of
+/// roles and stays in cache, where inserting every account of a large
+/// block into the map missed it on most inserts. Only the repeated
+/// accounts (and any that share a digest with one) then get a role
+/// ([`assign_roles`]); a block without them is done after the first scan.
 fn independence_part(
     txs: &[TxEnv],
     beneficiary: Address,
@@ -211,14 +210,37 @@ fn independence_part(
     part: usize,
     parts: usize,
 ) -> Option<Independent> {
-    let in_part = |d: u64| parts == 1 || (d as usize) % parts == part;
+    let again = repeated_accounts(txs, beneficiary, part, parts)?;
+    if again.is_empty() {
+        return Some(Independent { repeats: false });
+    }
+    assign_roles(txs, beneficiary, has_code, again.len(), |address| {
+        again.contains(&digest(address))
+    })
+}
+
+/// Whether a digest (of an account, or of a (contract, selector) pair)
+/// falls in `part` of `parts`.
+fn in_part(digest: u64, part: usize, parts: usize) -> bool {
+    parts == 1 || (digest as usize) % parts == part
+}
+
+/// The first scan of [`independence_part`]: the digests of the part's
+/// accounts that the block names more than once, or `None` when a check
+/// about one transaction or one (contract, selector) pair already fails.
+fn repeated_accounts(
+    txs: &[TxEnv],
+    beneficiary: Address,
+    part: usize,
+    parts: usize,
+) -> Option<rustc_hash::FxHashSet<u64>> {
     let mut seen: rustc_hash::FxHashSet<u64> =
         rustc_hash::FxHashSet::with_capacity_and_hasher(2 * txs.len() / parts, Default::default());
     let mut again: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
     let mut entries: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
     let mut note = |address: &Address| {
         let d = digest(address);
-        if in_part(d) && !seen.insert(d) {
+        if in_part(d, part, parts) && !seen.insert(d) {
             again.insert(d);
         }
     };
@@ -244,18 +266,26 @@ fn independence_part(
         if !arguments {
             let selector = tx.data.get(..4).unwrap_or_default();
             let entry = rustc_hash::FxBuildHasher.hash_one((to, selector));
-            if in_part(entry) && !entries.insert(entry) {
+            if in_part(entry, part, parts) && !entries.insert(entry) {
                 return None;
             }
         }
     }
-    if again.is_empty() {
-        return Some(Independent { repeats: false });
-    }
-    drop(seen);
-    let mine = |address: &Address| again.contains(&digest(address));
+    Some(again)
+}
+
+/// The second scan of [`independence_part`]: the rules about shared
+/// accounts, applied to the accounts `mine` selects (about `capacity` of
+/// them). The checks of [`repeated_accounts`] are not repeated here.
+fn assign_roles(
+    txs: &[TxEnv],
+    beneficiary: Address,
+    has_code: &impl Fn(&Address) -> bool,
+    capacity: usize,
+    mine: impl Fn(&Address) -> bool,
+) -> Option<Independent> {
     let mut roles: FxHashMap<Address, Role> =
-        FxHashMap::with_capacity_and_hasher(again.len(), Default::default());
+        FxHashMap::with_capacity_and_hasher(capacity, Default::default());
     let mut repeats = false;
     // Makes the account a key of transaction `i`; false if another
     // transaction made it one.
@@ -777,123 +807,15 @@ mod early_look_tests {
 
 #[cfg(test)]
 mod two_scan_tests {
-    //! The two-scan pass against the one-map pass it replaced, kept here
-    //! as the reference: every account gets a role at once.
+    //! The two-scan pass against the same rules applied to every account
+    //! (the one-map pass it replaced): skipping the accounts that appear
+    //! once must not change an answer.
     use super::*;
     use alloy_primitives::{Bytes, U256};
     use proptest::prelude::*;
 
-    /// The pass before it skipped accounts that appear once.
-    fn reference_part(
-        txs: &[TxEnv],
-        beneficiary: Address,
-        has_code: &impl Fn(&Address) -> bool,
-        part: usize,
-        parts: usize,
-    ) -> Option<Independent> {
-        let mine = |address: &Address| parts == 1 || (digest(address) as usize) % parts == part;
-        let mut roles: FxHashMap<Address, Role> =
-            FxHashMap::with_capacity_and_hasher(2 * txs.len() / parts, Default::default());
-        let mut entries: rustc_hash::FxHashSet<u64> = rustc_hash::FxHashSet::default();
-        let mut repeats = false;
-        // Makes the account a key of transaction `i`; false if another
-        // transaction made it one.
-        let make_key = |role: &mut Role, i: u32| {
-            let shared = role.key_of != NO_TX && role.key_of != i;
-            role.key_of = i;
-            !shared
-        };
-        let party = |role: &mut Role, plain: bool, repeats: &mut bool| {
-            if role.parties == 0 {
-                role.first_plain = plain;
-            }
-            role.parties += 1;
-            *repeats |= role.parties > 1 && role.first_plain;
-        };
-        for (i, tx) in txs.iter().enumerate() {
-            let i = u32::try_from(i).ok()?;
-            let transfer = is_plain_transfer(tx);
-            let plain = tx.caller != beneficiary && transfer;
-            let payout = plain && tx.gas_limit == PLAIN_TRANSFER_GAS;
-            let to = match tx.kind {
-                TxKind::Call(to) => Some(to),
-                TxKind::Create => None,
-            };
-            // A plain transfer to oneself is paid by the transaction it sends.
-            if plain && to == Some(tx.caller) {
-                return None;
-            }
-            // The sender (one lookup): a payout after payouts is predicted by
-            // the chunks; any other repeat shares the sender key with the
-            // first; an account paid by plain transfers before passes value on.
-            if mine(&tx.caller) {
-                let sender = roles.entry(tx.caller).or_insert(FRESH);
-                let is_key = sender.sent == 0 || !(sender.all_payouts && payout);
-                sender.all_payouts = if sender.sent == 0 {
-                    payout
-                } else {
-                    sender.all_payouts && payout
-                };
-                sender.sent += 1;
-                party(sender, transfer, &mut repeats);
-                if sender.paid > 0 || (is_key && !make_key(sender, i)) {
-                    return None;
-                }
-            }
-            let Some(to) = to else { continue };
-            // The recipient (one lookup).
-            if mine(&to) {
-                let recipient = roles.entry(to).or_insert(FRESH);
-                if to != tx.caller {
-                    party(recipient, transfer, &mut repeats);
-                }
-                if plain && to != beneficiary {
-                    // Named by an earlier key (it sent, or calldata named it).
-                    if recipient.key_of != NO_TX {
-                        return None;
-                    }
-                    recipient.paid += 1;
-                } else {
-                    recipient.called = true;
-                    if !tx.value.is_zero() && !make_key(recipient, i) {
-                        return None;
-                    }
-                }
-            }
-            if plain && to != beneficiary {
-                continue;
-            }
-            let mut arguments = false;
-            for address in address_arguments(&tx.data) {
-                arguments = true;
-                if !mine(&address) {
-                    continue;
-                }
-                // A shared key, or an account paid before named again.
-                let named = roles.entry(address).or_insert(FRESH);
-                if named.paid > 0 || !make_key(named, i) {
-                    return None;
-                }
-            }
-            if !arguments {
-                let selector = tx.data.get(..4).unwrap_or_default();
-                let entry = rustc_hash::FxBuildHasher.hash_one((to, selector));
-                if (parts == 1 || (entry as usize) % parts == part) && !entries.insert(entry) {
-                    return None;
-                }
-            }
-        }
-        // A recipient of plain transfers shares nothing if no key names it,
-        // and, when paid more than once, if its code does not run.
-        roles
-            .iter()
-            .filter(|(_, role)| role.paid > 0)
-            .all(|(to, role)| {
-                role.key_of == NO_TX && (role.paid == 1 || (!role.called && !has_code(to)))
-            })
-            .then_some(Independent { repeats })
-    }
-
+    /// The pass without its shortcut: every account of the part gets a
+    /// role, as before the first scan learnt which ones repeat.
     fn reference(
         txs: &[TxEnv],
         beneficiary: Address,
@@ -902,7 +824,9 @@ mod two_scan_tests {
     ) -> Option<Independent> {
         let mut repeats = false;
         for part in 0..parts {
-            repeats |= reference_part(txs, beneficiary, has_code, part, parts)?.repeats;
+            repeated_accounts(txs, beneficiary, part, parts)?;
+            let every = |address: &Address| in_part(digest(address), part, parts);
+            repeats |= assign_roles(txs, beneficiary, has_code, 0, every)?.repeats;
         }
         Some(Independent { repeats })
     }
