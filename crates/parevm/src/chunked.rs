@@ -78,8 +78,23 @@
 //! on the values it read, so a prediction that equals the real value is as
 //! good as reading it, and one that does not (a transfer to a contract,
 //! whose code costs gas and may move value, or value the account got
-//! from a contract) is a conflict like any other. The beneficiary is never
-//! predicted.
+//! from a contract) is a conflict like any other.
+//!
+//! A prediction wrong only by the balance is often still good: the
+//! earlier transfers ran code and used more gas than 21,000 (an exchange
+//! paying out to a contract), or the account is the beneficiary, whose
+//! fee credits the prediction does not count (a mining pool paying out in
+//! its own block; the beneficiary is predicted only as a sender or
+//! recipient of plain transfers before the chunk). For an account without
+//! code whose nonce was right, what the chunk's transactions did with the
+//! balance is usually only revm's check that a sender can pay for its
+//! transaction, and additions: the check then *shifts* the account's
+//! balance in the chunk's outputs by the difference, after redoing each
+//! such decision with the real balance (`account_shifts`). Any other use
+//! of the balance ends the exact part of the chunk: a `BALANCE` or
+//! `SELFBALANCE` (transactions from or to a predictable account run with
+//! the inspector, which notes them), a transaction that ran code without
+//! the inspector, a delegation, or a possibly empty account.
 //!
 //! The beneficiary is handled like in Block-STM: a fee credit that is the
 //! only use of the beneficiary in a transaction becomes a delta, summed in
@@ -115,7 +130,7 @@ use crate::sequential::{
 };
 use crate::storage::Storage;
 use crate::tx_task::{output_of, LazyBeneficiary, LazyBeneficiaryHandler, TxFailure, TxOutput};
-use crate::view::{apply_delta, storage_account};
+use crate::view::{apply_delta, storage_account, AccountValue};
 use crate::BlockInput;
 
 /// A read that reached the pre-block storage.
@@ -131,6 +146,17 @@ enum BaseRead {
     /// chunk, served as predicted (`ChunkDb::predictions`) rather than as
     /// the pre-block account.
     Predicted(Address),
+}
+
+/// What an executed transaction of a chunk did with the balances it was
+/// given, beyond revm's checks before execution (`account_shifts`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Quiet {
+    /// A successful plain transfer that ran no code (exactly 21,000 gas).
+    no_code: bool,
+    /// It ran no `BALANCE` or `SELFBALANCE` (as seen by the inspector, or
+    /// no code ran).
+    no_balance_read: bool,
 }
 
 /// What one transaction does to an account it sends from or pays, when it
@@ -262,6 +288,14 @@ struct ChunkDb<'a, S> {
     seen: Vec<Seen>,
     /// Where each executed transaction's entries end in `seen` and `reads`.
     seen_ends: Vec<(usize, usize)>,
+    /// Every answer this database gave for a predicted account (one named
+    /// in `predictions`), in order: the account, the chunk-relative
+    /// transaction, and the balance it was given (`None`: no account). The
+    /// check shifts a prediction that was off by a balance only if each of
+    /// these was a decision it can redo ([`account_shifts`]).
+    observed: Vec<(Address, usize, Option<U256>)>,
+    /// Per executed transaction: how little it did with balances.
+    quiet: Vec<Quiet>,
 }
 
 impl<'a, S: Storage> ChunkDb<'a, S> {
@@ -294,6 +328,47 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             deltas: SlotVars::new(track, txs),
             seen: Vec::new(),
             seen_ends: Vec::with_capacity(txs),
+            observed: Vec::new(),
+            quiet: Vec::with_capacity(txs),
+        }
+    }
+
+    /// The account as the plain transfers before the chunk left it, if
+    /// any sent from or paid `address`: (balance, nonce, code hash), from
+    /// its pre-block ones (zero for an account that did not exist).
+    fn prediction(
+        &self,
+        address: &Address,
+        balance: U256,
+        nonce: u64,
+        code_hash: B256,
+    ) -> Option<(U256, u64, B256)> {
+        let flow = self.costs.before(address, self.first)?;
+        // Overflow is not what a valid block does: no prediction then,
+        // and the check decides on the plain read.
+        let nonce = nonce.checked_add(flow.nonce)?;
+        let balance = balance.checked_add(flow.credit)?.checked_sub(flow.debit)?;
+        Some((balance, nonce, code_hash_of(code_hash)))
+    }
+
+    /// Serves `prediction` for `address` instead of the pre-block read
+    /// just logged.
+    fn note_prediction(&mut self, address: Address, prediction: (U256, u64, B256)) {
+        self.predictions.insert(address, prediction);
+        self.reads.pop();
+        self.reads.push((BaseRead::Predicted(address), self.tx));
+    }
+
+    /// Whether the chunk predicts `address`, or would on its first read.
+    fn predictable(&self, address: &Address) -> bool {
+        self.predictions.contains_key(address)
+            || (!self.costs.0.is_empty() && self.costs.before(address, self.first).is_some())
+    }
+
+    /// Notes an answer about `address` if it is a predicted account.
+    fn observe(&mut self, address: Address, balance: Option<U256>) {
+        if !self.predictions.is_empty() && self.predictions.contains_key(&address) {
+            self.observed.push((address, self.tx, balance));
         }
     }
 
@@ -313,16 +388,38 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             Some(value) => value.clone(),
             None => {
                 self.reads.push((BaseRead::Account(address), self.tx));
-                storage_account(self.storage, &address).map_err(|e| match e {
+                let stored = storage_account(self.storage, &address).map_err(|e| match e {
                     crate::view::ViewError::Storage(e) => e,
                     other => StorageError::new(other.to_string()),
-                })?
+                })?;
+                // A beneficiary that sent transactions before the chunk (a
+                // mining pool paying out in its own block) is predicted like
+                // any sender; its fee credits before the chunk make the
+                // prediction's balance wrong, which the check shifts.
+                let (balance, nonce, code_hash) =
+                    stored.as_ref().map_or((U256::ZERO, 0, KECCAK_EMPTY), |v| {
+                        (v.balance, v.nonce, v.code_hash)
+                    });
+                match self.prediction(&address, balance, nonce, code_hash) {
+                    Some(predicted) => {
+                        self.note_prediction(address, predicted);
+                        let (balance, nonce, code_hash) = predicted;
+                        Some(AccountValue {
+                            balance,
+                            nonce,
+                            code_hash,
+                            code: stored.and_then(|v| v.code),
+                        })
+                    }
+                    None => stored,
+                }
             }
         };
         let value = match self.pending {
             Some(delta) => apply_delta(base, delta, self.spec),
             None => base,
         };
+        self.observe(address, value.as_ref().map(|v| v.balance));
         let info = value.as_ref().map(|v| v.to_info());
         self.seen.push(Seen::account(address, info.as_ref()));
         Ok(info)
@@ -366,6 +463,11 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
         let Some(after) = self.overlay.accounts.get(address) else {
             return false;
         };
+        // A predicted account's value here may still shift (`account_shifts`,
+        // after this check): count it as changed.
+        if self.predictions.contains_key(address) {
+            return true;
+        }
         let before = match self.storage.account(address) {
             Ok(before) => before,
             Err(_) => return true,
@@ -391,34 +493,181 @@ pub(crate) fn code_hash_of(hash: B256) -> B256 {
     }
 }
 
-/// Whether `address` held `predicted` (balance, nonce, code hash) when
-/// chunk `c` started: its value in the last earlier chunk that holds it,
-/// else in the pre-block storage. The earlier chunks are exact when this
-/// matters (the prefix stops at the first chunk that is not). A failing
-/// storage read counts as a miss.
-fn prediction_holds<S: Storage>(
+/// `address`'s account when chunk `c` started, as (balance, nonce, code
+/// hash), `None` if there was none: its value at the end of the last
+/// earlier chunk that holds it, else in the pre-block storage. The
+/// beneficiary's value also takes the fee credits each earlier chunk
+/// made after its last write of it. The earlier chunks must be exact and
+/// shifted already (the check goes in block order). `Err`: a storage read
+/// failed.
+fn account_before<S: Storage>(
     earlier: &[ChunkRun<'_, S>],
     storage: &S,
     address: &Address,
-    predicted: (U256, u64, B256),
-) -> bool {
-    let (balance, nonce, code_hash) = predicted;
+    beneficiary: Address,
+    spec: SpecId,
+) -> Result<Option<(U256, u64, B256)>, ()> {
+    let parts = |value: &AccountValue| (value.balance, value.nonce, code_hash_of(value.code_hash));
+    if *address == beneficiary {
+        let mut value = storage_account(storage, address).map_err(|_| ())?;
+        for run in earlier {
+            if let Some(written) = run.db.overlay.accounts.get(address) {
+                value.clone_from(written);
+            }
+            if let Some(delta) = run.db.pending {
+                value = apply_delta(value, delta, spec);
+            }
+        }
+        return Ok(value.as_ref().map(parts));
+    }
     for run in earlier.iter().rev() {
         if let Some(value) = run.db.overlay.accounts.get(address) {
-            return value.as_ref().is_some_and(|value| {
-                value.balance == balance && value.nonce == nonce && value.code_hash == code_hash
-            });
+            return Ok(value.as_ref().map(parts));
         }
     }
-    storage
+    Ok(storage
         .account(address)
-        .ok()
-        .flatten()
-        .is_some_and(|before| {
-            before.balance == balance
-                && before.nonce == nonce
-                && code_hash_of(before.code_hash) == code_hash
-        })
+        .map_err(|_| ())?
+        .map(|before| (before.balance, before.nonce, code_hash_of(before.code_hash))))
+}
+
+/// Checks chunk `c`'s predicted accounts against their real values before
+/// it (the chunks before `c` are exact and shifted). A prediction that
+/// holds costs nothing. One whose nonce, code or existence is wrong is a
+/// conflict at the account's first answer. One that is wrong only by its
+/// balance (a transfer before the chunk ran code and used more gas, or a
+/// mining pool's own fee credits) is *shifted*: the chunk's balances of
+/// the account all move by the same amount, which is exact for every
+/// transaction of the chunk up to the first answer about it that was
+/// not one of these decisions, redone with the real balance:
+/// - the account sent a plain transfer that ran no code: revm only checked
+///   that the balance covers the transaction's maximum cost, then
+///   subtracted it (and refunded, and credited the fee);
+/// - it received one: revm only added the value, and removes an empty
+///   account afterwards, so the account must be empty under both
+///   balances or under neither.
+///
+/// Returns the first transaction the shifts do not cover (the conflict)
+/// and each shifted account with its shift (real minus predicted balance,
+/// wrapping).
+fn account_shifts<S: Storage>(
+    runs: &[ChunkRun<'_, S>],
+    c: usize,
+    storage: &S,
+    input: &BlockInput,
+) -> (Option<usize>, Vec<(Address, U256)>) {
+    let (Some(earlier), Some(run)) = (runs.get(..c), runs.get(c)) else {
+        return (None, Vec::new());
+    };
+    let db = &run.db;
+    if db.predictions.is_empty() {
+        return (None, Vec::new());
+    }
+    let beneficiary = input.block.beneficiary;
+    // Per predicted account: `None` when only an exact prediction would
+    // do, else (shift up?, magnitude, nonce).
+    let mut verdicts: FxHashMap<Address, Option<(bool, U256, u64)>> = FxHashMap::default();
+    let mut moves = Vec::new();
+    for (&address, &(balance, nonce, code_hash)) in &db.predictions {
+        let real = account_before(earlier, storage, &address, beneficiary, input.spec);
+        let verdict = match real {
+            // The prediction holds.
+            Ok(Some(real)) if real == (balance, nonce, code_hash) => continue,
+            // Wrong only by the balance, of an account without code (code
+            // could move its balance on decisions of its own).
+            Ok(Some((real, real_nonce, real_code)))
+                if real_nonce == nonce && real_code == code_hash && code_hash == KECCAK_EMPTY =>
+            {
+                moves.push((address, real.wrapping_sub(balance)));
+                Some(if real > balance {
+                    (true, real - balance, nonce)
+                } else {
+                    (false, balance - real, nonce)
+                })
+            }
+            _ => None,
+        };
+        verdicts.insert(address, verdict);
+    }
+    let holds = |address: Address, t: usize, seen: Option<U256>| -> bool {
+        let Some(Some((up, magnitude, nonce))) = verdicts.get(&address).copied() else {
+            return false;
+        };
+        let (Some(quiet), Some(seen), Some(tx)) =
+            (db.quiet.get(t).copied(), seen, input.txs.get(run.start + t))
+        else {
+            return false;
+        };
+        // A delegation could give the account code, which could move
+        // its balance on a decision of its own.
+        if !quiet.no_balance_read || !tx.authorization_list.is_empty() {
+            return false;
+        }
+        let real = if up {
+            seen.checked_add(magnitude)
+        } else {
+            seen.checked_sub(magnitude)
+        };
+        let Some(real) = real else {
+            return false;
+        };
+        if tx.caller == address {
+            // The only decision on it: the balance covers the maximum cost.
+            tx.ensure_enough_balance(seen).is_ok() && tx.ensure_enough_balance(real).is_ok()
+        } else if nonce > 0 {
+            // Never empty, without code: only credited.
+            true
+        } else {
+            // Possibly empty: only a plain transfer to it, whose credit
+            // leaves it non-empty under both balances or under neither.
+            quiet.no_code
+                && tx.kind == revm::primitives::TxKind::Call(address)
+                && (!tx.value.is_zero() || (!seen.is_zero() && !real.is_zero()))
+        }
+    };
+    let conflict = db
+        .observed
+        .iter()
+        .find(|&&(address, t, seen)| verdicts.contains_key(&address) && !holds(address, t, seen))
+        .map(|&(_, t, _)| t);
+    (conflict, moves)
+}
+
+/// Moves the shifted accounts' balances (`account_shifts`) in the outputs
+/// before `conflict`, in the chunk's diff and in its overlay. Returns how
+/// many accounts moved.
+fn shift_accounts<S>(
+    run: &mut ChunkRun<'_, S>,
+    moves: &[(Address, U256)],
+    conflict: Option<usize>,
+) -> usize {
+    if moves.is_empty() {
+        return 0;
+    }
+    let kept = conflict.unwrap_or(run.outputs.len()).min(run.outputs.len());
+    for output in run.outputs[..kept].iter_mut().flatten() {
+        for &(address, shift) in moves {
+            if let Some(info) = output
+                .changes
+                .get_mut(&address)
+                .and_then(|change| change.info.as_mut())
+            {
+                info.balance = info.balance.wrapping_add(shift);
+            }
+        }
+    }
+    for &(address, shift) in moves {
+        if let Some(Some(value)) = run.db.overlay.accounts.get_mut(&address) {
+            value.balance = value.balance.wrapping_add(shift);
+        }
+        if let Some(info) = run.diff.as_mut().and_then(|diff| {
+            let i = diff.binary_search_by(|(a, _)| a.cmp(&address)).ok()?;
+            diff[i].1.info.as_mut()
+        }) {
+            info.balance = info.balance.wrapping_add(shift);
+        }
+    }
+    moves.len()
 }
 
 impl<S: Storage> TracksSlots for ChunkDb<'_, S> {
@@ -460,36 +709,28 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
         }
         if let Some(value) = self.overlay.accounts.get(&address) {
             let info = value.as_ref().map(|v| v.to_info());
+            let balance = value.as_ref().map(|v| v.balance);
             self.seen.push(Seen::account(address, info.as_ref()));
+            self.observe(address, balance);
             return Ok(info);
         }
         // Logged before the storage is asked: a read that fails stays a
         // plain pre-block read.
         self.reads.push((BaseRead::Account(address), self.tx));
         let stored = storage_info(self.storage, &address)?;
-        let Some(flow) = self.costs.before(&address, self.first) else {
-            return Ok(stored);
-        };
         // The account as the plain transfers before the chunk left it (a
         // new account if they created it).
         let info = stored.clone().unwrap_or_else(|| AccountInfo {
             code_hash: KECCAK_EMPTY,
             ..AccountInfo::default()
         });
-        let (Some(nonce), Some(balance)) = (
-            info.nonce.checked_add(flow.nonce),
-            info.balance
-                .checked_add(flow.credit)
-                .and_then(|b| b.checked_sub(flow.debit)),
-        ) else {
-            // Not what a valid block does: read it plainly, and let the
-            // check decide.
+        let Some(predicted) = self.prediction(&address, info.balance, info.nonce, info.code_hash)
+        else {
             return Ok(stored);
         };
-        self.predictions
-            .insert(address, (balance, nonce, code_hash_of(info.code_hash)));
-        self.reads.pop();
-        self.reads.push((BaseRead::Predicted(address), self.tx));
+        self.note_prediction(address, predicted);
+        let (balance, nonce, _) = predicted;
+        self.observe(address, Some(balance));
         Ok(Some(AccountInfo {
             balance,
             nonce,
@@ -622,7 +863,7 @@ fn run_chunk<'a, S: Storage>(
         db,
         input.block.clone(),
         input.cfg(),
-        DeltaTracker::default(),
+        DeltaTracker::new(track),
     );
     let mut outputs = Vec::with_capacity(planned);
     while let Some(index) = chunk.claim_next() {
@@ -634,7 +875,15 @@ fn run_chunk<'a, S: Storage>(
             .database()
             .start(index - chunk.start);
         evm.ctx.set_tx(tx.clone());
-        let result = if track {
+        // A transaction from or to an account the chunk may predict runs
+        // with the inspector, which notes balance reads: a shift of that
+        // account's balance is exact only without them (`account_shifts`).
+        let watched = {
+            let db = evm.ctx.journaled_state.database();
+            db.predictable(&tx.caller)
+                || matches!(tx.kind, revm::primitives::TxKind::Call(to) if db.predictable(&to))
+        };
+        let result = if track || watched {
             evm.inspector.start_tx();
             LazyBeneficiaryHandler::new().inspect_run(&mut evm)
         } else {
@@ -654,6 +903,15 @@ fn run_chunk<'a, S: Storage>(
                 break;
             }
         };
+        // No code ran (every instruction but STOP costs gas), or the
+        // inspector saw no balance read.
+        let no_code = predict::is_plain_transfer(tx)
+            && result.is_success()
+            && result.tx_gas_used() == predict::PLAIN_TRANSFER_GAS;
+        db.quiet.push(Quiet {
+            no_code,
+            no_balance_read: no_code || ((track || watched) && !evm.inspector.balance_read),
+        });
         let output = output_of(
             &mut state,
             result,
@@ -842,6 +1100,9 @@ pub(crate) struct ChunkedPrefix {
     pub(crate) discarded: usize,
     /// Tracked slots that chunks in the prefix read stale and corrected.
     pub(crate) corrected: usize,
+    /// Predicted balances that chunks in the prefix shifted
+    /// ([`account_shifts`]).
+    pub(crate) shifted: usize,
     /// The chunks' executions of the transactions after the prefix, with
     /// the answers each was given, for the sequential loop to keep where
     /// they still hold.
@@ -913,11 +1174,8 @@ pub(crate) fn run<S: Storage + Sync>(
                         {
                             false
                         }
-                        BaseRead::Predicted(address) => {
-                            runs[c].db.predictions.get(address).is_none_or(|predicted| {
-                                !prediction_holds(&runs[..c], storage, address, *predicted)
-                            })
-                        }
+                        // Resolved below, in block order (`account_shifts`).
+                        BaseRead::Predicted(_) => false,
                         _ => runs[..c].iter().any(|earlier| earlier.db.changed(read)),
                     })
                     .map(|(_, tx)| *tx);
@@ -952,10 +1210,14 @@ pub(crate) fn run<S: Storage + Sync>(
     // corrected values are the next one's inputs), up to the first chunk
     // that is not exact: the chunks after it are discarded anyway.
     let mut shifts = vec![Vec::new(); runs.len()];
+    let mut shifted_accounts = vec![0; runs.len()];
     for c in 0..runs.len() {
+        let (account_conflict, account_moves) = account_shifts(&runs, c, storage, input);
         let moved = slot_shifts(&mut runs, c, shared.get(c).map_or(&[][..], Vec::as_slice));
         let Some(run) = runs.get_mut(c) else { break };
-        conflicts[c] = apply_shifts(run, &moved, conflicts[c], parts)?;
+        let conflict = conflicts[c].into_iter().chain(account_conflict).min();
+        conflicts[c] = apply_shifts(run, &moved, conflict, parts)?;
+        shifted_accounts[c] = shift_accounts(run, &account_moves, conflicts[c]);
         let exact = conflicts[c].unwrap_or(run.outputs.len());
         shifts[c] = moved;
         if exact != run.end - run.start || matches!(run.outputs.last(), Some(Err(_))) {
@@ -970,9 +1232,15 @@ pub(crate) fn run<S: Storage + Sync>(
         diffs: Vec::with_capacity(runs.len()),
     };
     let mut corrected = 0;
+    let mut shifted = 0;
     let mut replay = Replay::default();
     let mut ended = false;
-    for ((run, conflict), moved) in runs.into_iter().zip(conflicts).zip(&shifts) {
+    for (((run, conflict), moved), accounts) in runs
+        .into_iter()
+        .zip(conflicts)
+        .zip(&shifts)
+        .zip(shifted_accounts)
+    {
         if ended {
             // After the prefix: every execution is offered to the loop.
             // (A chunk that failed gave up the rest of its range: the runs
@@ -992,6 +1260,7 @@ pub(crate) fn run<S: Storage + Sync>(
             .iter()
             .filter(|(i, _)| vars.get(*i).is_some_and(|var| var.first_tx < exact))
             .count();
+        shifted += accounts;
         let complete = exact == run.end - run.start;
         let failed = matches!(run.outputs.get(..exact).and_then(<[_]>::last), Some(Err(_)));
         if !complete || failed {
@@ -1031,6 +1300,7 @@ pub(crate) fn run<S: Storage + Sync>(
         outputs,
         state,
         corrected,
+        shifted,
         replay,
     })
 }
@@ -1066,7 +1336,11 @@ fn replay_run<S>(run: ChunkRun<'_, S>, skip: usize, beneficiary: Address) -> Rep
         for (read, _) in reads.get(from.1..to.1).unwrap_or_default() {
             answers.push(match *read {
                 // Its answer, with the pending credits, is in `seen`.
-                BaseRead::Account(address) if address == beneficiary => continue,
+                BaseRead::Account(address) | BaseRead::Predicted(address)
+                    if address == beneficiary =>
+                {
+                    continue
+                }
                 BaseRead::Account(address) => Seen::PreBlockAccount(address),
                 BaseRead::Slot(address, slot) => Seen::PreBlockSlot(address, slot),
                 BaseRead::HasStorage(address) => Seen::PreBlockProbe(address),

@@ -398,8 +398,17 @@ enum Pending {
 /// docs). Tags live per call frame (by journal depth) as positions from
 /// the bottom of that frame's stack; most frames hold none, and a step
 /// with no tag anywhere costs one comparison.
+///
+/// It also notes whether the transaction ran `BALANCE` or `SELFBALANCE`
+/// (the only instructions that read a balance of an account without code
+/// as a number), for the chunks' balance shifts (`chunked`); with `slots`
+/// off that is all it does.
 #[derive(Debug, Default)]
 pub(crate) struct DeltaTracker {
+    /// Tags slot values (off: only notes balance reads).
+    pub(crate) slots: bool,
+    /// The transaction ran `BALANCE` or `SELFBALANCE`.
+    pub(crate) balance_read: bool,
     frames: Vec<Vec<(usize, Tag)>>,
     /// Tags over all frames.
     count: usize,
@@ -423,8 +432,17 @@ fn reach(op: u8) -> usize {
 }
 
 impl DeltaTracker {
+    /// An inspector that tags slot values only if `slots`.
+    pub(crate) fn new(slots: bool) -> Self {
+        Self {
+            slots,
+            ..Self::default()
+        }
+    }
+
     /// Forgets the previous transaction.
     pub(crate) fn start_tx(&mut self) {
+        self.balance_read = false;
         self.depth = usize::MAX;
         self.highest = None;
         self.frames.clear();
@@ -774,6 +792,12 @@ where
     #[inline(always)]
     fn step(&mut self, interp: &mut Interpreter<EthInterpreter>, ctx: &mut Eip7610Context<DB>) {
         let op = interp.bytecode.opcode();
+        if op == opcode::BALANCE || op == opcode::SELFBALANCE {
+            self.balance_read = true;
+        }
+        if !self.slots {
+            return;
+        }
         if op != opcode::SLOAD && op != opcode::SSTORE {
             if self.count == 0 {
                 return;

@@ -64,6 +64,7 @@ mod op {
     pub(super) const LT: u8 = 0x10;
     pub(super) const ISZERO: u8 = 0x15;
     pub(super) const BALANCE: u8 = 0x31;
+    pub(super) const ORIGIN: u8 = 0x32;
     pub(super) const CALLVALUE: u8 = 0x34;
     pub(super) const CALLDATALOAD: u8 = 0x35;
     pub(super) const CALLDATASIZE: u8 = 0x36;
@@ -186,6 +187,18 @@ pub fn prober_code() -> Bytes {
     a.bytes()
 }
 
+/// Payable, any calldata: `s[0] = BALANCE(ORIGIN)` (a payout to it reads
+/// the payer's balance, which the journal already holds).
+pub fn origin_prober_code() -> Bytes {
+    let mut a = Asm::default();
+    a.op(op::ORIGIN)
+        .op(op::BALANCE)
+        .push(0)
+        .op(op::SSTORE)
+        .op(op::STOP);
+    a.bytes()
+}
+
 /// `forwarder(to)` payable: CALL `to` with the call value.
 pub fn forwarder_code() -> Bytes {
     let mut a = Asm::default();
@@ -302,6 +315,13 @@ pub struct GenParams {
     pub accounts: usize,
     /// Percent chance that the block contains one invalid transaction.
     pub invalid_percent: u64,
+    /// Percent chance that the block is mostly payouts: plain transfers
+    /// from one account (the beneficiary in half the blocks) to accounts,
+    /// fresh addresses and contracts, some of which run code (a forwarder,
+    /// a contract that reads the payer's balance), and in a third of them
+    /// a payer that holds only about what 21,000 gas per payout costs.
+    /// Other blocks come out as without it.
+    pub payout_percent: u64,
 }
 
 impl Default for GenParams {
@@ -310,6 +330,7 @@ impl Default for GenParams {
             txs: 100,
             accounts: 8,
             invalid_percent: 5,
+            payout_percent: 0,
         }
     }
 }
@@ -350,6 +371,11 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
     storage.insert_contract(prober, U256::from(7), 1, prober_code());
     storage.insert_contract(forwarder, U256::ZERO, 1, forwarder_code());
     storage.insert_contract(factory, U256::ZERO, 1, factory_code());
+    let origin_prober = Address::with_last_byte(0xa5);
+    storage.insert_contract(origin_prober, U256::ZERO, 1, origin_prober_code());
+    // Drawn apart, so that blocks without payouts stay what they were.
+    let mut payouts = Rng::new(seed ^ 0x9a7_0075);
+    let payout_block = payouts.chance(params.payout_percent);
     for slot in 0..4u64 {
         if rng.chance(50) {
             storage.insert_slot(mixer, U256::from(slot), U256::from(rng.below(1000)));
@@ -406,9 +432,8 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
         .collect();
     for i in 0..params.txs {
         let from = rng.below(accounts.len() as u64) as usize;
-        let caller = accounts[from];
         let small_value = U256::from(rng.below(1_000_000));
-        let (kind, data, value, gas_limit) = match rng.below(100) {
+        let mut drawn = match rng.below(100) {
             0..=24 => (
                 TxKind::Call(*rng.pick(&targets)),
                 Bytes::new(),
@@ -469,6 +494,30 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
                 200_000,
             ),
         };
+        let payout = payout_block && payouts.chance(80);
+        // The payer sends only payouts (a call would end its prediction).
+        let from = match (payout, payout_block) {
+            (true, _) => 0,
+            (false, true) => 1 + from % (accounts.len() - 1),
+            (false, false) => from,
+        };
+        let caller = accounts[from];
+        if payout {
+            // Rarely the balance reader: it ends the chunk's shifts.
+            let to = if payouts.chance(3) {
+                origin_prober
+            } else {
+                *payouts.pick(&targets)
+            };
+            let gas_limit = *payouts.pick(&[21_000, 21_000, 60_000, 100_000]);
+            drawn = (
+                TxKind::Call(to),
+                Bytes::new(),
+                U256::from(payouts.below(1_000_000)),
+                gas_limit,
+            );
+        }
+        let (kind, data, value, gas_limit) = drawn;
         let mut nonce = nonces[from];
         let mut value = value;
         if invalid_at == Some(i) {
@@ -510,6 +559,20 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
             gas_priority_fee,
             ..Default::default()
         });
+    }
+    if payout_block && payouts.chance(33) {
+        // The payer holds about what its transactions cost at 21,000 gas
+        // each (payouts that revert keep their value, others use more
+        // gas): late payouts may be short.
+        use revm::context_interface::Transaction as _;
+        let price = |tx: &TxEnv| U256::from(tx.effective_gas_price(u128::from(block.basefee)));
+        let needed: U256 = txs
+            .iter()
+            .filter(|tx| tx.caller == accounts[0])
+            .map(|tx| tx.value + price(tx) * U256::from(21_000))
+            .sum();
+        let cut = needed * U256::from(payouts.below(40)) / U256::from(100);
+        storage.insert_account(accounts[0], needed - cut, 0);
     }
     let input = BlockInput {
         spec,

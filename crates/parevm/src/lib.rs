@@ -474,7 +474,7 @@ fn execute_chunked<S: Storage>(
 ) -> Result<BlockResult> {
     let prefix = chunked::run(storage, input, threads, track, predict_accounts)
         .map_err(ExecError::Internal)?;
-    let corrected = prefix.corrected;
+    let (corrected, shifted) = (prefix.corrected, prefix.shifted);
     let mut result = finish(
         storage,
         input,
@@ -485,6 +485,7 @@ fn execute_chunked<S: Storage>(
         (Some(prefix.state), Some(prefix.replay)),
     )?;
     result.stats.corrected_slots = corrected;
+    result.stats.shifted_balances = shifted;
     // A kept execution was not repeated.
     result.stats.reexecutions = result
         .stats
@@ -570,6 +571,7 @@ fn finish<S: Storage>(
             reexecutions,
             sequential_from,
             corrected_slots: 0,
+            shifted_balances: 0,
             kept_after_handover: kept,
         },
     })

@@ -221,6 +221,12 @@ pub struct ExecStats {
     /// ([`Mode::ChunkedDeltas`](crate::Mode::ChunkedDeltas)), counted once
     /// per chunk.
     pub corrected_slots: usize,
+    /// Account balances that a chunk predicted wrong only by their amount
+    /// (a sender whose earlier transfers ran code, a mining pool paying
+    /// out in its own block) and that were shifted to the real balance
+    /// instead of ending the chunk ([`Mode::Chunked`](crate::Mode::Chunked)),
+    /// counted once per chunk.
+    pub shifted_balances: usize,
     /// Transactions from `sequential_from` on whose parallel execution the
     /// sequential loop checked (every value it was given is the value the
     /// loop would give it) and kept instead of executing them again.

@@ -370,6 +370,7 @@ pub(crate) fn execute<S: Storage>(
             reexecutions: 0,
             sequential_from: None,
             corrected_slots: 0,
+            shifted_balances: 0,
             kept_after_handover: 0,
         },
     })

@@ -83,12 +83,20 @@ proptest! {
 
     #[test]
     fn random_blocks_match_sequential(seed in any::<u64>(), txs in 1usize..500, accounts in 2usize..20) {
-        check_seed(seed, &GenParams { txs, accounts, invalid_percent: 5 })?;
+        check_seed(seed, &GenParams { txs, accounts, invalid_percent: 5, payout_percent: 0 })?;
+    }
+
+    /// Payout blocks: one payer's plain transfers, some to contracts that
+    /// run code or read the payer's balance, some payers short of funds
+    /// (chunks predict the payer and shift its balance).
+    #[test]
+    fn random_payout_blocks_match_sequential(seed in any::<u64>(), txs in 1usize..300, accounts in 2usize..8) {
+        check_seed(seed, &GenParams { txs, accounts, invalid_percent: 5, payout_percent: 100 })?;
     }
 
     #[test]
     fn small_hot_blocks_match_sequential(seed in any::<u64>(), txs in 1usize..60) {
-        check_seed(seed, &GenParams { txs, accounts: 2, invalid_percent: 10 })?;
+        check_seed(seed, &GenParams { txs, accounts: 2, invalid_percent: 10, payout_percent: 0 })?;
     }
 }
 
@@ -100,6 +108,7 @@ fn generated_blocks_mostly_execute() {
         txs: 200,
         accounts: 6,
         invalid_percent: 5,
+        payout_percent: 0,
     };
     let ok = (0..40u64)
         .filter(|seed| {
@@ -295,6 +304,40 @@ fn auto_runs_a_block_serial_only_through_deposits_as_chunks() {
             assert!(from > at, "the prediction holds before the call ({from})");
         }
     }
+}
+
+/// The random payout blocks reach the chunks' balance shifts (so that the
+/// proptest over them checks shifts, not only conflicts), and stay exact
+/// where they do.
+#[test]
+fn random_payout_blocks_shift_balances() {
+    let params = GenParams {
+        txs: 200,
+        accounts: 4,
+        invalid_percent: 0,
+        payout_percent: 100,
+    };
+    let mut shifted = 0;
+    for seed in 0..40u64 {
+        let (storage, input) = random_block(seed, &params);
+        let sequential = execute_block(&storage, &input, &Config::sequential());
+        for threads in [2, 4] {
+            let config = Config {
+                mode: Mode::Chunked,
+                ..Config::parallel(threads)
+            };
+            let chunked = execute_block(&storage, &input, &config);
+            match (&sequential, &chunked) {
+                (Ok(s), Ok(c)) => {
+                    assert_eq!(s.first_difference(c), None, "seed {seed} at {threads}");
+                    shifted += usize::from(c.stats.shifted_balances > 0);
+                }
+                (Err(s), Err(c)) => assert_eq!(s, c, "seed {seed} at {threads}"),
+                (s, c) => panic!("seed {seed} at {threads}: {s:?} vs {c:?}"),
+            }
+        }
+    }
+    assert!(shifted >= 10, "only {shifted} of 80 runs shifted a balance");
 }
 
 /// Random blocks of 200 transactions from many senders, so that chunks are

@@ -311,6 +311,84 @@ fn payouts_from_one_sender() {
     }
 }
 
+/// A payout that runs code (to a forwarder contract) costs more gas than
+/// the chunks after it predict for the sender: the check *shifts* the
+/// sender's balance in those chunks by the difference, which is exact as
+/// long as they used the balance only for revm's check that it covers each
+/// transaction's maximum cost. Cases:
+/// - "to a contract": the shift covers the whole block (no conflict);
+/// - "beneficiary": the sender is also the fee recipient (a mining pool
+///   paying out in its own block), whose fee credits before each chunk
+///   the prediction also misses: the same;
+/// - "balance read": a later transaction of the sender runs `BALANCE` on
+///   itself, a number a shift would get wrong: a conflict exactly there;
+/// - "short of funds": the sender holds exactly what 21,000 gas per payout
+///   costs, so the extra gas makes a late payout unaffordable, which the
+///   predicted balance hid: the block fails there on every path.
+#[test]
+fn payouts_shift_the_senders_balance() {
+    let (exchange, coinbase, forwarder, prober) = (addr(1), addr(0xc0), addr(0xa3), addr(0xa2));
+    let values = |n: u64| 1_000 + n;
+    for spec in FORKS {
+        for case in [
+            "to a contract",
+            "beneficiary",
+            "balance read",
+            "short of funds",
+        ] {
+            let mut storage = InMemoryStorage::new();
+            let exact: u64 = (0..48).map(|n| values(n) + 21_000 * 20).sum();
+            let balance = if case == "short of funds" {
+                U256::from(exact)
+            } else {
+                U256::from(ETHER)
+            };
+            storage.insert_account(exchange, balance, 0);
+            storage.insert_contract(forwarder, U256::ZERO, 1, forwarder_code());
+            storage.insert_contract(prober, U256::ZERO, 1, prober_code());
+            let mut txs: Vec<_> = (0..48)
+                .map(|n| tx(exchange, Some(addr(100 + n)), values(n), n, &[], 21_000))
+                .collect();
+            txs[5] = tx(exchange, Some(forwarder), values(5), 5, &[], 100_000);
+            if case == "balance read" {
+                txs[40] = tx(exchange, Some(prober), 0, 40, &word(exchange), 100_000);
+            }
+            let beneficiary = if case == "beneficiary" {
+                exchange
+            } else {
+                coinbase
+            };
+            let block = input(spec, beneficiary, txs);
+            let result = check(&storage, &block);
+            let label = format!("{spec:?} {case}");
+            if case == "short of funds" {
+                match result {
+                    Err(parevm::ExecError::InvalidTransaction { index, .. }) => {
+                        assert!(index > 40, "{label}: fails at {index}");
+                    }
+                    other => panic!("{label}: {other:?}"),
+                }
+                continue;
+            }
+            let result = result.expect("valid");
+            assert!(result.txs[5].receipt.gas_used > 21_000, "{label}: code ran");
+            for threads in [2, 3, 8] {
+                let config = Config {
+                    mode: Mode::Chunked,
+                    ..Config::parallel(threads)
+                };
+                let chunked = execute_block(&storage, &block, &config).expect("valid");
+                let expected = (case == "balance read").then_some(40);
+                assert_eq!(
+                    chunked.stats.sequential_from, expected,
+                    "{label} at {threads} threads"
+                );
+                assert!(chunked.stats.shifted_balances > 0, "{label} at {threads}");
+            }
+        }
+    }
+}
+
 /// Chunks whose predicted accounts hold meet no conflict at 2, 3 and 8
 /// threads, and `auto` runs the block as chunks.
 fn predicted_without_conflict(storage: &InMemoryStorage, block: &parevm::BlockInput, case: &str) {

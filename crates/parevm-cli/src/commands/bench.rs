@@ -156,7 +156,8 @@ pub(crate) struct Row {
     pub(crate) identical: bool,
     /// What the parallel side ran in its last repetition: `parallel`
     /// (Block-STM), `chunked` (optimistic chunks; `chunked(deltas)` when
-    /// they corrected stale slots by tracking deltas), `sequential` (auto
+    /// they corrected stale slots by tracking deltas, `chunked(shifts)` when
+    /// they shifted predicted balances), `sequential` (auto
     /// chose it up front), or either parallel path followed by
     /// `+sequential@N` (the sequential loop ran from transaction N on),
     /// and `(kept K)` when it kept K of the parallel executions after N.
@@ -509,6 +510,10 @@ fn measure(
         if par.stats.corrected_slots > 0 {
             // Chunks that tracked deltas corrected stale slots.
             path = path.replacen("chunked", "chunked(deltas)", 1);
+        }
+        if par.stats.shifted_balances > 0 {
+            // Chunks shifted predicted balances.
+            path = path.replacen("chunked", "chunked(shifts)", 1);
         }
         check(&par);
     }

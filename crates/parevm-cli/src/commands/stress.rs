@@ -38,6 +38,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             txs: 1 + shape.below(args.max_txs.max(1) as u64) as usize,
             accounts: 2 + shape.below(19) as usize,
             invalid_percent: 5,
+            payout_percent: 25,
         };
         let (storage, input) = random_block(seed, &params);
         let sequential = execute_block(&storage, &input, &Config::sequential());
