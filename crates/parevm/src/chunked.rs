@@ -117,7 +117,9 @@ use revm::state::AccountInfo;
 use revm::ExecuteEvm;
 use rustc_hash::FxHashMap;
 
-use std::sync::{Arc, Mutex};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::deltas::{DeltaTracker, SlotVars, TracksSlots};
 use crate::error::StorageError;
@@ -1072,6 +1074,10 @@ fn apply_shifts<S: Sync>(
     Ok(conflict)
 }
 
+/// Below this many logged pre-block reads in all, the chunks are checked
+/// on one thread.
+const PARALLEL_CHECK_MIN_READS: usize = 4_096;
+
 /// Chunk boundaries: `parts` contiguous ranges of about equal gas limit.
 fn boundaries(txs: &[TxEnv], parts: usize) -> Vec<usize> {
     let total: u128 = txs.iter().map(|tx| u128::from(tx.gas_limit.max(1))).sum();
@@ -1130,13 +1136,6 @@ pub(crate) fn run<S: Storage + Sync>(
     track: bool,
     predict_accounts: bool,
 ) -> Result<ChunkedPrefix, String> {
-    // Without an account that sends or receives twice there is nothing to
-    // predict (the caller knows from its own pass over the block).
-    let costs = if predict_accounts {
-        AccountFlows::new(input)
-    } else {
-        AccountFlows(FxHashMap::default())
-    };
     let bounds = boundaries(&input.txs, threads.max(1));
     let chunks: Mutex<Vec<Arc<Chunk>>> = Mutex::new(
         bounds
@@ -1145,18 +1144,55 @@ pub(crate) fn run<S: Storage + Sync>(
             .collect(),
     );
     let initial: Vec<Arc<Chunk>> = chunks.lock().map_err(|e| e.to_string())?.clone();
+    // The account flows are built on the calling thread while the other
+    // threads wake up (tens of microseconds, as long as building them takes
+    // on a block of a few hundred transactions); the first chunk does not
+    // need them (nothing comes before it), the others wait for them.
+    // Without an account that sends or receives twice there is nothing to
+    // predict (the caller knows from its own pass over the block). A panic
+    // while building them leaves the flows empty, so that no thread waits
+    // for ever, and fails the block below.
+    let costs: OnceLock<AccountFlows> = OnceLock::new();
+    let flows_failed = AtomicBool::new(false);
+    let build_flows = || {
+        let built = if predict_accounts {
+            catch_unwind(AssertUnwindSafe(|| AccountFlows::new(input)))
+        } else {
+            Ok(AccountFlows(FxHashMap::default()))
+        };
+        costs.get_or_init(|| {
+            built.unwrap_or_else(|_| {
+                flows_failed.store(true, Ordering::Relaxed);
+                AccountFlows(FxHashMap::default())
+            })
+        });
+    };
     let per_thread = executor::fan_out(initial.len(), |part| {
-        let mut runs = vec![run_chunk(storage, &costs, input, &initial[part], track)];
+        if part == 0 {
+            build_flows();
+        }
+        let costs = costs.wait();
+        let mut runs = vec![run_chunk(storage, costs, input, &initial[part], track)];
         while let Some(chunk) = steal(&chunks) {
-            runs.push(run_chunk(storage, &costs, input, &chunk, track));
+            runs.push(run_chunk(storage, costs, input, &chunk, track));
         }
         runs
     })?;
+    if flows_failed.load(Ordering::Relaxed) {
+        return Err("building the account flows panicked".into());
+    }
     let mut runs: Vec<ChunkRun<'_, S>> = per_thread.into_iter().flatten().collect();
     runs.sort_by_key(|run| run.start);
     // The first conflicting read of each chunk against the chunks before it,
     // checked on all threads at once (chunks dealt out round-robin).
-    let parts = threads.clamp(1, runs.len().max(1));
+    // A small block's check takes a few microseconds, less than waking a
+    // thread for it.
+    let logged: usize = runs.iter().map(|run| run.db.reads.len()).sum();
+    let parts = if logged < PARALLEL_CHECK_MIN_READS {
+        1
+    } else {
+        threads.clamp(1, runs.len().max(1))
+    };
     let checked = executor::fan_out(parts, |part| {
         (part..runs.len())
             .step_by(parts)

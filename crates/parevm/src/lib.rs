@@ -577,6 +577,9 @@ fn finish<S: Storage>(
     })
 }
 
+/// Transactions per thread of the commit's parallel part, at least.
+const COMMIT_PART_MIN: usize = 1_024;
+
 /// Turns the final outputs of Block-STM into the block's transaction
 /// results: the lowest failure becomes the block's error, each lazy
 /// beneficiary credit becomes a change against the beneficiary's state as
@@ -626,7 +629,9 @@ fn commit<S: Storage>(
         gas += output.receipt.gas_used;
         cumulative.push(gas);
     }
-    let parts = if outputs.len() >= 256 { threads } else { 1 };
+    // One part per 1,024 transactions at most: waking a pool thread costs
+    // tens of microseconds, what inserting a few hundred credits takes.
+    let parts = (outputs.len() / COMMIT_PART_MIN).clamp(1, threads.max(1));
     let chunk = outputs.len().div_ceil(parts).max(1);
     let work: Vec<_> = outputs
         .chunks_mut(chunk)
