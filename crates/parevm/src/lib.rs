@@ -332,6 +332,18 @@ enum Path {
 /// The path `auto` picks for a block large enough to run in parallel.
 fn auto_path<S: Storage>(storage: &S, input: &BlockInput, threads: usize) -> Path {
     let beneficiary = input.block.beneficiary;
+    // Payouts (one sender's transactions are most of the block): the
+    // passes below would reach the same answer.
+    if let Some(chunks) = predict::payout_path(&input.txs) {
+        return if chunks {
+            Path::Chunked {
+                track: false,
+                predict_accounts: true,
+            }
+        } else {
+            Path::Sequential
+        };
+    }
     // Nothing predicted to depend on anything (plain transfers from one
     // sender or to one deposit address aside: chunks predict those
     // accounts): chunks, which cost almost nothing per transaction when

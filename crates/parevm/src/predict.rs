@@ -78,24 +78,12 @@ pub(crate) fn looks_serial_beyond_deposits(
     if !txs.iter().any(is_plain_transfer) {
         return true;
     }
+    if let Some(payer) = dominant_sender(txs) {
+        return !payouts_run_as_chunks(txs, payer);
+    }
     let mut sent: FxHashMap<Address, usize> = FxHashMap::default();
     for tx in txs {
         *sent.entry(tx.caller).or_default() += 1;
-    }
-    // One sender's nonces are most of the block (payouts). Chunks predict
-    // that sender's account, and shift its balance where a payout ran
-    // code and used more gas than predicted (`chunked::account_shifts`),
-    // as long as the payouts are plain transfers. Only a large block pays
-    // for the chunks' fixed costs: payout blocks of 222-687 transactions
-    // (0.4-1.6 ms of work) ran at 0.6-0.9x as chunks, one of 1,414 at
-    // 1.14-1.38x (2 threads).
-    if let Some((&payer, &n)) = sent.iter().max_by_key(|(_, n)| **n) {
-        if n * 3 > txs.len() * 2 {
-            return txs.len() < PAYOUT_CHUNKS_MIN
-                || txs
-                    .iter()
-                    .any(|tx| tx.caller == payer && !is_plain_transfer(tx));
-        }
     }
     // Recipients of plain transfers that send nothing, and how often they
     // are paid: one paid once links nothing, one paid more often is a
@@ -117,6 +105,56 @@ pub(crate) fn looks_serial_beyond_deposits(
         },
         _ => false,
     })
+}
+
+/// The sender of more than two thirds of the block's transactions, if one
+/// is (payouts): a majority vote and a count, with no hashing.
+pub(crate) fn dominant_sender(txs: &[TxEnv]) -> Option<Address> {
+    let mut candidate = None;
+    let mut votes = 0usize;
+    for tx in txs {
+        if votes == 0 {
+            candidate = Some(tx.caller);
+            votes = 1;
+        } else if candidate == Some(tx.caller) {
+            votes += 1;
+        } else {
+            votes -= 1;
+        }
+    }
+    let candidate = candidate?;
+    let count = txs.iter().filter(|tx| tx.caller == candidate).count();
+    (count * 3 > txs.len() * 2).then_some(candidate)
+}
+
+/// Whether a block most of which `payer` sends runs as chunks: chunks
+/// predict the payer's account, and shift its balance where a payout ran
+/// code and used more gas than predicted (`chunked::account_shifts`), as
+/// long as all of its transactions are plain transfers. Only a large
+/// block pays for the chunks' fixed costs: payout blocks of 222-687
+/// transactions (0.4-1.6 ms of work) ran at 0.6-0.9x as chunks, one of
+/// 1,414 at 1.14-1.38x (2 threads).
+fn payouts_run_as_chunks(txs: &[TxEnv], payer: Address) -> bool {
+    txs.len() >= PAYOUT_CHUNKS_MIN
+        && txs
+            .iter()
+            .all(|tx| tx.caller != payer || is_plain_transfer(tx))
+}
+
+/// `auto`'s path for a block of payouts, decided without its passes over
+/// the block (which cost 5-10% of a small payout block that then runs
+/// sequentially): `Some(true)` for chunks, `Some(false)` for the
+/// sequential loop, the answer the passes would give. `None` when no
+/// sender sends most of the block, or when all of that sender's
+/// transactions are payouts of exactly 21,000 gas (the independence pass
+/// may accept those).
+pub(crate) fn payout_path(txs: &[TxEnv]) -> Option<bool> {
+    let payer = dominant_sender(txs)?;
+    let all_payouts = txs
+        .iter()
+        .filter(|tx| tx.caller == payer)
+        .all(|tx| is_plain_transfer(tx) && tx.gas_limit == PLAIN_TRANSFER_GAS);
+    (!all_payouts).then(|| payouts_run_as_chunks(txs, payer))
 }
 
 /// What [`independence`] learnt of an independent-looking block.
@@ -896,5 +934,70 @@ mod two_scan_tests {
                 reference(&txs, beneficiary, &has_code, parts)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod payout_tests {
+    use super::*;
+    use crate::gen::{random_block, GenParams};
+    use crate::storage::Storage;
+
+    /// Where the payout shortcut answers, the passes `auto` runs without it
+    /// give the same path: the block is not independent, looks serial and
+    /// not commutative, and looks serial beyond deposits exactly when the
+    /// shortcut says "sequential". Checked on random payout blocks (both
+    /// answers occur) and on other random blocks (no answer).
+    #[test]
+    fn the_payout_shortcut_agrees_with_the_passes() {
+        let mut answers = [0usize; 2];
+        for seed in 0..60u64 {
+            for (txs, payout_percent) in [(200, 100), (1_100, 100), (300, 0)] {
+                let params = GenParams {
+                    txs,
+                    accounts: 2 + (seed % 6) as usize,
+                    invalid_percent: 0,
+                    payout_percent,
+                };
+                let (storage, input) = random_block(seed, &params);
+                let has_code = |address: &Address| {
+                    storage.account(address).ok().flatten().is_some_and(|a| {
+                        a.code_hash != revm::primitives::KECCAK_EMPTY && !a.code_hash.is_zero()
+                    })
+                };
+                let beneficiary = input.block.beneficiary;
+                let Some(chunks) = payout_path(&input.txs) else {
+                    continue;
+                };
+                answers[usize::from(chunks)] += 1;
+                let label = format!("seed {seed}, {txs} txs");
+                assert!(
+                    independence(&input.txs, beneficiary, has_code, 1).is_none(),
+                    "{label}"
+                );
+                assert!(looks_serial(&input.txs), "{label}");
+                assert!(!looks_commutative(&input.txs), "{label}");
+                assert_eq!(
+                    looks_serial_beyond_deposits(&input.txs, beneficiary, has_code),
+                    !chunks,
+                    "{label}"
+                );
+            }
+        }
+        assert!(answers[0] > 10 && answers[1] > 10, "{answers:?}");
+    }
+
+    #[test]
+    fn the_dominant_sender_is_found_or_not() {
+        let tx = |from: u8| TxEnv {
+            caller: Address::with_last_byte(from),
+            ..Default::default()
+        };
+        let txs: Vec<TxEnv> = [1, 2, 1, 1, 3, 1, 1].map(tx).into();
+        assert_eq!(dominant_sender(&txs), Some(Address::with_last_byte(1)));
+        // Four of eight: not more than two thirds.
+        let txs: Vec<TxEnv> = [1, 2, 1, 1, 3, 1, 4, 5].map(tx).into();
+        assert_eq!(dominant_sender(&txs), None);
+        assert_eq!(dominant_sender(&[]), None);
     }
 }

@@ -389,6 +389,36 @@ fn payouts_shift_the_senders_balance() {
     }
 }
 
+/// `auto` on payout blocks whose gas limits are above 21,000 (as on
+/// mainnet): large ones run as chunks (which shift the payer's balance
+/// past a payout that ran code), small ones sequentially; exact either way.
+#[test]
+fn auto_runs_large_payout_blocks_as_chunks() {
+    let (exchange, coinbase, forwarder) = (addr(1), addr(0xc0), addr(0xa3));
+    for (payouts, expected) in [
+        (1_100, ExecutedBy::Chunked(2)),
+        (400, ExecutedBy::Sequential),
+    ] {
+        let mut storage = InMemoryStorage::new();
+        storage.insert_account(exchange, U256::from(ETHER), 0);
+        storage.insert_contract(forwarder, U256::ZERO, 1, forwarder_code());
+        let mut txs: Vec<_> = (0..payouts)
+            .map(|n| tx(exchange, Some(addr(1_000 + n)), 1_000 + n, n, &[], 50_000))
+            .collect();
+        txs[7] = tx(exchange, Some(forwarder), 5, 7, &[], 100_000);
+        let block = input(SpecId::LONDON, coinbase, txs);
+        let sequential = execute_block(&storage, &block, &Config::sequential()).expect("valid");
+        let config = Config {
+            mode: Mode::Auto,
+            ..Config::parallel(2)
+        };
+        let auto = execute_block(&storage, &block, &config).expect("valid");
+        assert_eq!(sequential.first_difference(&auto), None, "{payouts}");
+        assert_eq!(auto.stats.executed_by, expected, "{payouts}");
+        assert_eq!(auto.stats.sequential_from, None, "{payouts}");
+    }
+}
+
 /// Chunks whose predicted accounts hold meet no conflict at 2, 3 and 8
 /// threads, and `auto` runs the block as chunks.
 fn predicted_without_conflict(storage: &InMemoryStorage, block: &parevm::BlockInput, case: &str) {
