@@ -720,19 +720,23 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
         // plain pre-block read.
         self.reads.push((BaseRead::Account(address), self.tx));
         let stored = storage_info(self.storage, &address)?;
-        // The account as the plain transfers before the chunk left it (a
-        // new account if they created it).
-        let info = stored.clone().unwrap_or_else(|| AccountInfo {
-            code_hash: KECCAK_EMPTY,
-            ..AccountInfo::default()
-        });
-        let Some(predicted) = self.prediction(&address, info.balance, info.nonce, info.code_hash)
-        else {
+        let (balance, nonce, code_hash) = stored
+            .as_ref()
+            .map_or((U256::ZERO, 0, KECCAK_EMPTY), |info| {
+                (info.balance, info.nonce, info.code_hash)
+            });
+        let Some(predicted) = self.prediction(&address, balance, nonce, code_hash) else {
             return Ok(stored);
         };
         self.note_prediction(address, predicted);
         let (balance, nonce, _) = predicted;
         self.observe(address, Some(balance));
+        // The account as the plain transfers before the chunk left it (a
+        // new account if they created it).
+        let info = stored.unwrap_or_else(|| AccountInfo {
+            code_hash: KECCAK_EMPTY,
+            ..AccountInfo::default()
+        });
         Ok(Some(AccountInfo {
             balance,
             nonce,

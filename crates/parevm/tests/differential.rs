@@ -317,27 +317,46 @@ fn random_payout_blocks_shift_balances() {
         invalid_percent: 0,
         payout_percent: 100,
     };
-    let mut shifted = 0;
+    let shifted = exact_random_runs(&params, Mode::Chunked, |stats| {
+        usize::from(stats.shifted_balances > 0)
+    });
+    assert!(shifted >= 10, "only {shifted} of 80 runs shifted a balance");
+}
+
+/// Runs the random blocks of seeds 0..40 in `mode` at 2 and 4 threads,
+/// asserts each result (or error) is the sequential one, and sums `count`
+/// over the runs that executed. How chunks split depends on timing
+/// (stealing): two thread counts, so that a loaded machine cannot make
+/// every split miss what `count` looks for.
+fn exact_random_runs(
+    params: &GenParams,
+    mode: Mode,
+    count: impl Fn(&parevm::ExecStats) -> usize,
+) -> usize {
+    let mut total = 0;
     for seed in 0..40u64 {
-        let (storage, input) = random_block(seed, &params);
+        let (storage, input) = random_block(seed, params);
         let sequential = execute_block(&storage, &input, &Config::sequential());
         for threads in [2, 4] {
             let config = Config {
-                mode: Mode::Chunked,
+                mode,
                 ..Config::parallel(threads)
             };
-            let chunked = execute_block(&storage, &input, &config);
-            match (&sequential, &chunked) {
-                (Ok(s), Ok(c)) => {
-                    assert_eq!(s.first_difference(c), None, "seed {seed} at {threads}");
-                    shifted += usize::from(c.stats.shifted_balances > 0);
+            let parallel = execute_block(&storage, &input, &config);
+            match (&sequential, &parallel) {
+                (Ok(s), Ok(p)) => {
+                    assert_eq!(s.first_difference(p), None, "seed {seed} at {threads}");
+                    total += count(&p.stats);
                 }
-                (Err(s), Err(c)) => assert_eq!(s, c, "seed {seed} at {threads}"),
-                (s, c) => panic!("seed {seed} at {threads}: {s:?} vs {c:?}"),
+                (s, p) => assert_eq!(
+                    s.as_ref().err(),
+                    p.as_ref().err(),
+                    "seed {seed} at {threads}"
+                ),
             }
         }
     }
-    assert!(shifted >= 10, "only {shifted} of 80 runs shifted a balance");
+    total
 }
 
 /// Random blocks of 200 transactions from many senders, so that chunks are
@@ -487,27 +506,8 @@ fn auto_tracks_deltas_on_transfers_to_one_holder() {
 /// makes sure the corrections are not vacuous).
 #[test]
 fn delta_chunks_correct_slots_of_random_blocks() {
-    let params = many_senders();
-    let mut corrected = 0;
-    for seed in 0..40 {
-        let (storage, input) = random_block(seed, &params);
-        let sequential = execute_block(&storage, &input, &Config::sequential());
-        // How the chunks split depends on timing (stealing): two thread
-        // counts, so that a loaded machine cannot make every split miss.
-        for threads in [2, 4] {
-            let config = Config {
-                mode: Mode::ChunkedDeltas,
-                ..Config::parallel(threads)
-            };
-            let tracked = execute_block(&storage, &input, &config);
-            match (&sequential, &tracked) {
-                (Ok(s), Ok(t)) => {
-                    assert_eq!(s.first_difference(t), None, "seed {seed} at {threads}");
-                    corrected += t.stats.corrected_slots;
-                }
-                (s, t) => assert_eq!(s.as_ref().err(), t.as_ref().err(), "seed {seed}"),
-            }
-        }
-    }
+    let corrected = exact_random_runs(&many_senders(), Mode::ChunkedDeltas, |stats| {
+        stats.corrected_slots
+    });
     assert!(corrected > 0, "no random block had a slot corrected");
 }
