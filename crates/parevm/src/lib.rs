@@ -395,6 +395,11 @@ fn auto_path<S: Storage>(storage: &S, input: &BlockInput, threads: usize) -> Pat
             Path::Sequential
         };
     }
+    // Little code to overlap: most transactions are plain transfers, which
+    // cost about what Block-STM's bookkeeping of them costs.
+    if predict::mostly_transfers(&input.txs, AUTO_MIN_TXS) {
+        return Path::Sequential;
+    }
     // Block-STM, stopped in favour of the sequential loop when it keeps
     // aborting.
     Path::BlockStm {
