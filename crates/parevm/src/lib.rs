@@ -146,7 +146,9 @@ pub use revm;
 pub use storage::{AccountBasic, InMemoryStorage, Storage};
 pub use types::{Incarnation, Location, TxIdx, Version};
 
-use output::{account_change, complete_after_chunks, join_ranges, merge_parallel, PartialState};
+use output::{
+    account_change, complete_after_chunks, join_ranges, merge_parallel, AccountFold, PartialState,
+};
 use tx_task::{EvmTask, TxOutput};
 use view::AccountValue;
 
@@ -539,20 +541,29 @@ fn finish<S: Storage>(
 ) -> Result<BlockResult> {
     let (partial, replay) = rest;
     let beneficiary = input.block.beneficiary;
+    let mut credited = AccountFold::default();
     let (mut txs, joined) = match partial {
         // The chunk diffs do not depend on the commit: a large block joins
-        // them on one of its threads while the others commit.
+        // them on one of its threads while the others commit, and then
+        // merge the beneficiary's changes (the join takes longer).
         Some(partial) if threads > 1 && partial.covers >= CONCURRENT_JOIN_MIN => {
             // On a pool thread, not a spawned one: a fresh thread starts
             // with a cold allocator heap, and the join allocates the
             // block's whole diff (page faults cost more than the join).
             let covers = partial.covers;
-            let (txs, joined) = executor::join2(
-                || commit(storage, input, outputs, threads - 1),
+            let (committed, joined) = executor::join2(
+                || {
+                    let txs = commit(storage, input, outputs, threads - 1)?;
+                    let mut credited = AccountFold::default();
+                    credited.extend(&txs, beneficiary);
+                    Ok::<_, ExecError>((txs, credited))
+                },
                 || join_ranges(partial.diffs),
             )
             .map_err(|e| ExecError::Internal(format!("committing and joining: {e}")))?;
-            (txs?, Some((covers, joined)))
+            let (txs, fold) = committed?;
+            credited = fold;
+            (txs, Some((covers, joined)))
         }
         Some(partial) if partial.covers > 0 => {
             let txs = commit(storage, input, outputs, threads)?;
@@ -575,7 +586,7 @@ fn finish<S: Storage>(
     }
     let state = match joined {
         Some((covers, mut state)) => {
-            complete_after_chunks(&mut state, &txs, covers, beneficiary);
+            complete_after_chunks(&mut state, &txs, covers, beneficiary, credited);
             state
         }
         None => merge_parallel(&txs, threads).map_err(ExecError::Internal)?,

@@ -515,15 +515,42 @@ pub(crate) fn join_ranges(mut diffs: Vec<SortedChanges>) -> StateDiff {
     diffs.pop().unwrap_or_default().into_iter().collect()
 }
 
+/// The changes `txs` made to `address`, merged in order (`None` if none
+/// touched it).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AccountFold {
+    /// Transactions folded so far: `txs[..upto]`.
+    upto: usize,
+    merged: Option<AccountChange>,
+}
+
+impl AccountFold {
+    /// Folds in the transactions of `txs` after those folded so far.
+    pub(crate) fn extend(&mut self, txs: &[TxResult], address: Address) {
+        for tx in txs.get(self.upto..).unwrap_or_default() {
+            if let Some(change) = tx.changes.get(&address) {
+                match self.merged.as_mut() {
+                    Some(entry) => merge_change(entry, change),
+                    None => self.merged = Some(change.clone()),
+                }
+            }
+        }
+        self.upto = self.upto.max(txs.len());
+    }
+}
+
 /// Completes `state`, the joined diffs of the chunks that cover
 /// `txs[..covers]`, into the block's state diff: folds in the transactions
 /// after them and the beneficiary (which the chunk diffs leave out: its fee
-/// credits are only known once the block is committed).
+/// credits are only known once the block is committed). `credited` holds
+/// the beneficiary's changes of a prefix of `txs` merged already (next to
+/// the join of the chunk diffs, which takes longer).
 pub(crate) fn complete_after_chunks(
     state: &mut StateDiff,
     txs: &[TxResult],
     covers: usize,
     beneficiary: Address,
+    mut credited: AccountFold,
 ) {
     for tx in txs.get(covers..).unwrap_or_default() {
         for (address, change) in &tx.changes {
@@ -533,16 +560,8 @@ pub(crate) fn complete_after_chunks(
             }
         }
     }
-    let mut credited: Option<AccountChange> = None;
-    for tx in txs {
-        if let Some(change) = tx.changes.get(&beneficiary) {
-            match credited.as_mut() {
-                Some(entry) => merge_change(entry, change),
-                None => credited = Some(change.clone()),
-            }
-        }
-    }
-    if let Some(change) = credited {
+    credited.extend(txs, beneficiary);
+    if let Some(change) = credited.merged {
         state.insert(beneficiary, change);
     }
 }
@@ -720,14 +739,20 @@ mod tests {
                     .windows(2)
                     .map(|w| range_diff(&txs[w[0]..w[1]]))
                     .collect();
-                let mut merged = join_ranges(diffs);
-                complete_after_chunks(&mut merged, &txs, covers, beneficiary);
-                assert_eq!(
-                    diff_states(&merged, &expected),
-                    None,
-                    "ranges of {step}, chunks cover {covers}"
-                );
-                assert_eq!(merged, expected);
+                let joined = join_ranges(diffs);
+                // The beneficiary folded beforehand up to any point.
+                for folded in [0, covers / 2, covers, txs.len()] {
+                    let mut credited = AccountFold::default();
+                    credited.extend(&txs[..folded], beneficiary);
+                    let mut merged = joined.clone();
+                    complete_after_chunks(&mut merged, &txs, covers, beneficiary, credited);
+                    assert_eq!(
+                        diff_states(&merged, &expected),
+                        None,
+                        "ranges of {step}, chunks cover {covers}, folded {folded}"
+                    );
+                    assert_eq!(merged, expected);
+                }
             }
         }
     }
