@@ -541,8 +541,7 @@ fn finish<S: Storage>(
 ) -> Result<BlockResult> {
     let (partial, replay) = rest;
     let beneficiary = input.block.beneficiary;
-    let mut credited = AccountFold::default();
-    let (mut txs, joined) = match partial {
+    let (mut txs, joined, credited) = match partial {
         // The chunk diffs do not depend on the commit: a large block joins
         // them on one of its threads while the others commit, and then
         // merge the beneficiary's changes (the join takes longer).
@@ -561,15 +560,19 @@ fn finish<S: Storage>(
                 || join_ranges(partial.diffs),
             )
             .map_err(|e| ExecError::Internal(format!("committing and joining: {e}")))?;
-            let (txs, fold) = committed?;
-            credited = fold;
-            (txs, Some((covers, joined)))
+            let (txs, credited) = committed?;
+            (txs, Some((covers, joined)), credited)
         }
         Some(partial) if partial.covers > 0 => {
             let txs = commit(storage, input, outputs, threads)?;
-            (txs, Some((partial.covers, join_ranges(partial.diffs))))
+            let joined = join_ranges(partial.diffs);
+            (txs, Some((partial.covers, joined)), AccountFold::default())
         }
-        _ => (commit(storage, input, outputs, threads)?, None),
+        _ => (
+            commit(storage, input, outputs, threads)?,
+            None,
+            AccountFold::default(),
+        ),
     };
     let sequential_from = (txs.len() < input.txs.len()).then_some(txs.len());
     let mut kept = 0;

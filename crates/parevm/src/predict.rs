@@ -52,12 +52,12 @@ const PAYOUT_CHUNKS_MIN: usize = 1_024;
 /// not ([`prefix`]).
 const EARLY_LOOK_MIN: usize = 2_048;
 
-/// The first eighth of a large block, on which the passes whose answer is
-/// "no" as soon as any part of the block breaks a rule (
-/// [`independence`], [`looks_commutative`]) look first: a block that
-/// breaks one there breaks it as a whole, and on a block that then runs
-/// sequentially (a dependency chain) the whole pass cost 2-4% of the
-/// sequential run. An independent block pays an eighth more.
+/// The first eighth of a large block. The passes that say "no" as soon
+/// as any part of the block breaks one of their rules ([`independence`],
+/// [`looks_commutative`]) look at it first: a block that breaks a rule
+/// there breaks it as a whole. On a block that then runs sequentially (a
+/// dependency chain) the whole pass cost 2-4% of the sequential run; an
+/// independent block pays an eighth more.
 fn prefix(txs: &[TxEnv]) -> Option<&[TxEnv]> {
     (txs.len() >= EARLY_LOOK_MIN).then(|| &txs[..txs.len() / 8])
 }
@@ -104,8 +104,9 @@ pub(crate) fn looks_serial_beyond_deposits(
     let mut sinks: FxHashMap<u64, (u32, Option<bool>)> = FxHashMap::default();
     for tx in txs {
         if let TxKind::Call(to) = tx.kind {
-            if is_plain_transfer(tx) && to != beneficiary && !sent.contains(&digest(&to)) {
-                sinks.entry(digest(&to)).or_default().0 += 1;
+            let to_digest = digest(&to);
+            if is_plain_transfer(tx) && to != beneficiary && !sent.contains(&to_digest) {
+                sinks.entry(to_digest).or_default().0 += 1;
             }
         }
     }
