@@ -317,17 +317,26 @@ fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
         (workloads, presets) => {
             let kinds: Option<Vec<WorkloadKind>> = match workloads.as_deref() {
                 None => None,
-                Some("all") => Some(WorkloadKind::ALL.to_vec()),
                 Some(list) => {
                     let names: Vec<&str> = list.split(',').map(str::trim).collect();
                     mainnet = names.contains(&"mainnet");
-                    let synthetic: Vec<&str> =
-                        names.into_iter().filter(|n| *n != "mainnet").collect();
-                    if synthetic.is_empty() {
-                        Some(Vec::new())
-                    } else {
-                        Some(parse_list(&synthetic.join(","))?)
+                    // `all` stands for the five synthetic workloads, also
+                    // inside a list (`all,mainnet`); a workload named twice
+                    // runs once.
+                    let mut kinds: Vec<WorkloadKind> = Vec::new();
+                    for name in names.into_iter().filter(|n| *n != "mainnet") {
+                        let named = if name == "all" {
+                            WorkloadKind::ALL.to_vec()
+                        } else {
+                            parse_list(name)?
+                        };
+                        for kind in named {
+                            if !kinds.contains(&kind) {
+                                kinds.push(kind);
+                            }
+                        }
                     }
+                    Some(kinds)
                 }
             };
             let presets: Vec<Preset> = match presets {
@@ -949,7 +958,19 @@ mod tests {
                 .len(),
             3
         );
+        // `all` inside a list, with mainnet and a repeated workload: the
+        // five synthetic workloads once each (no fixtures here).
+        let kinds: Vec<WorkloadKind> = plans(&args(Some("raw,all,mainnet"), Some("independent")))
+            .expect("all in a list")
+            .iter()
+            .map(|plan| match plan {
+                Plan::Synthetic { spec, .. } => spec.kind,
+                Plan::Mainnet(_) => panic!("no fixtures at /nonexistent"),
+            })
+            .collect();
+        assert_eq!(kinds, WorkloadKind::ALL.to_vec());
         assert!(plans(&args(Some("nope"), None)).is_err());
+        assert!(plans(&args(Some("all,nope"), None)).is_err());
         assert!(plans(&args(None, Some("nope"))).is_err());
     }
 }
