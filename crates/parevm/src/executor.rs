@@ -271,9 +271,10 @@ pub(crate) fn run_block<T: VmTask>(
     block_size: usize,
     threads: usize,
     predecessors: Vec<Option<TxIdx>>,
+    head_start: Vec<TxIdx>,
     give_up: Option<GiveUp>,
 ) -> Result<BlockRun<T>, String> {
-    let scheduler = Scheduler::new(block_size, predecessors);
+    let scheduler = Scheduler::new(block_size, predecessors).with_head_start(head_start);
     let mv = MvMemory::with_dense_key(block_size, task.dense_key());
     let records: Vec<Mutex<Option<Record<T>>>> =
         (0..block_size).map(|_| Mutex::new(None)).collect();

@@ -176,7 +176,7 @@ fn run_all(
     threads: usize,
     predecessors: Vec<Option<TxIdx>>,
 ) -> Result<(Vec<MockOutput>, Vec<usize>), String> {
-    run_block(block, block.txs.len(), threads, predecessors, None)
+    run_block(block, block.txs.len(), threads, predecessors, vec![], None)
         .map(|run| (run.outputs, run.incarnations))
 }
 
@@ -194,7 +194,7 @@ proptest! {
     #[test]
     fn a_run_that_gives_up_returns_a_final_prefix((block, predecessors) in block_strategy(), threads in 1usize..=16) {
         let (expected, _) = sequential(&block);
-        let run = run_block(&block, block.txs.len(), threads, predecessors, Some(IMPATIENT)).expect("no panic");
+        let run = run_block(&block, block.txs.len(), threads, predecessors, vec![], Some(IMPATIENT)).expect("no panic");
         prop_assert!(run.outputs.len() <= expected.len());
         prop_assert_eq!(&run.outputs[..], &expected[..run.outputs.len()]);
         // The leftovers are above the prefix, in block order, one at most
@@ -213,6 +213,24 @@ proptest! {
         let (outputs, incarnations) = run_all(&block, threads, predecessors).expect("no panic");
         prop_assert_eq!(outputs, expected);
         prop_assert_eq!(incarnations.len(), block.txs.len());
+    }
+
+    /// Any head start (including indices past the block and repeats, and
+    /// transactions that conflict with lower ones) leaves the outputs
+    /// those of the sequential loop, with or without a give-up policy.
+    #[test]
+    fn a_head_start_keeps_the_sequential_outputs(
+        (block, predecessors) in block_strategy(),
+        threads in 1usize..=16,
+        head_start in prop::collection::vec(0usize..40, 0..6),
+    ) {
+        let (expected, _) = sequential(&block);
+        let run = run_block(&block, block.txs.len(), threads, predecessors.clone(), head_start.clone(), None)
+            .expect("no panic");
+        prop_assert_eq!(&run.outputs, &expected);
+        let run = run_block(&block, block.txs.len(), threads, predecessors, head_start, Some(IMPATIENT))
+            .expect("no panic");
+        prop_assert_eq!(&run.outputs[..], &expected[..run.outputs.len()]);
     }
 }
 
@@ -297,8 +315,15 @@ fn a_serial_block_gives_up_and_its_prefix_is_final() {
     let mut gave_up = 0;
     for threads in [2, 4, 8] {
         for _ in 0..5 {
-            let run = run_block(&block, block.txs.len(), threads, vec![], Some(IMPATIENT))
-                .expect("no panic");
+            let run = run_block(
+                &block,
+                block.txs.len(),
+                threads,
+                vec![],
+                vec![],
+                Some(IMPATIENT),
+            )
+            .expect("no panic");
             assert_eq!(run.outputs[..], expected[..run.outputs.len()]);
             if run.outputs.len() < expected.len() {
                 gave_up += 1;

@@ -438,11 +438,14 @@ fn execute_parallel<S: Storage>(
         block: input.block.clone(),
         txs: &input.txs,
     };
+    let predecessors = sender_predecessors(&input.txs);
+    let head_start = predict::head_start(&input.txs, threads, &predecessors);
     let run = executor::run_block(
         &task,
         input.txs.len(),
         threads,
-        sender_predecessors(&input.txs),
+        predecessors,
+        head_start,
         give_up,
     )
     .map_err(ExecError::Internal)?;

@@ -48,6 +48,20 @@
 //! form a chain). Executing `i` before its predecessor has executed would
 //! only produce an abort, so [`Scheduler::wait_for_predecessor`] parks it
 //! on that dependency up front.
+//!
+//! # Head start
+//! A few transactions may be named to execute *first*
+//! ([`Scheduler::with_head_start`]): the caller's guess at the long ones
+//! late in the block, which in block order would start when the other
+//! workers are almost done and then run alone. Before taking anything
+//! from the ordered sets, a worker claims the next of them (its first
+//! incarnation, if nothing else took it yet). Nothing else changes: it
+//! is an execution like any other, validated when `validation_idx`
+//! reaches it or, if that index has passed it meanwhile, right after it
+//! finishes (as for any execution that finishes behind the index); when
+//! `execution_idx` reaches a transaction that already ran, it skips it,
+//! as it skips one that is executing. A guess that read something a lower
+//! transaction then writes costs one re-execution.
 
 use crate::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use crate::sync::{Mutex, MutexGuard};
@@ -98,6 +112,10 @@ pub(crate) struct Scheduler {
     states: Vec<Mutex<TxState>>,
     dependents: Vec<Mutex<Vec<TxIdx>>>,
     predecessors: Vec<Option<TxIdx>>,
+    /// Transactions to execute before the ordered sets (module docs).
+    head_start: Vec<TxIdx>,
+    /// The next entry of `head_start` to claim.
+    head_start_next: AtomicUsize,
 }
 
 impl Scheduler {
@@ -127,7 +145,22 @@ impl Scheduler {
                 .collect(),
             dependents: (0..block_size).map(|_| Mutex::new(Vec::new())).collect(),
             predecessors,
+            head_start: Vec::new(),
+            head_start_next: AtomicUsize::new(0),
         }
+    }
+
+    /// Names transactions to execute first, in this order (module docs);
+    /// indices past the block and repeats are ignored.
+    pub(crate) fn with_head_start(mut self, txs: Vec<TxIdx>) -> Self {
+        let mut head_start: Vec<TxIdx> = Vec::with_capacity(txs.len());
+        for tx in txs {
+            if tx < self.block_size && !head_start.contains(&tx) {
+                head_start.push(tx);
+            }
+        }
+        self.head_start = head_start;
+        self
     }
 
     /// True once every transaction is executed and validated.
@@ -198,6 +231,23 @@ impl Scheduler {
         version
     }
 
+    /// The next head-start transaction, if one is left and still ready.
+    fn next_head_start(&self) -> Option<Version> {
+        if self.head_start_next.load(Ordering::SeqCst) >= self.head_start.len() {
+            return None;
+        }
+        self.num_active_tasks.fetch_add(1, Ordering::SeqCst);
+        let next = self.head_start_next.fetch_add(1, Ordering::SeqCst);
+        let version = self
+            .head_start
+            .get(next)
+            .and_then(|&tx| self.try_incarnate(tx));
+        if version.is_none() {
+            self.num_active_tasks.fetch_sub(1, Ordering::SeqCst);
+        }
+        version
+    }
+
     fn next_version_to_validate(&self) -> Option<Version> {
         if self.validation_idx.load(Ordering::SeqCst) >= self.block_size {
             self.check_done();
@@ -220,6 +270,9 @@ impl Scheduler {
     pub(crate) fn next_task(&self) -> Option<Task> {
         if self.halted() {
             return None;
+        }
+        if let Some(version) = self.next_head_start() {
+            return Some(Task::Execute(version));
         }
         if self.validation_idx.load(Ordering::SeqCst) < self.execution_idx.load(Ordering::SeqCst) {
             self.next_version_to_validate().map(Task::Validate)

@@ -134,13 +134,22 @@ fn execute(scheduler: &Scheduler, model: &Model, version: Version) -> Option<Tas
 }
 
 fn run_model(deps: Vec<Option<TxIdx>>, predecessors: Vec<Option<TxIdx>>, threads: usize) {
+    run_model_with_head_start(deps, predecessors, vec![], threads);
+}
+
+fn run_model_with_head_start(
+    deps: Vec<Option<TxIdx>>,
+    predecessors: Vec<Option<TxIdx>>,
+    head_start: Vec<TxIdx>,
+    threads: usize,
+) {
     let n = deps.len();
     let model = Arc::new(Model {
         deps,
         slots: Mutex::new(vec![Slot::Empty; n]),
         reads: Mutex::new(vec![None; n]),
     });
-    let scheduler = Arc::new(Scheduler::new(n, predecessors));
+    let scheduler = Arc::new(Scheduler::new(n, predecessors).with_head_start(head_start));
     let handles: Vec<_> = (0..threads)
         .map(|_| {
             let (s, m) = (Arc::clone(&scheduler), Arc::clone(&model));
@@ -184,4 +193,38 @@ fn predecessor_hints_random_schedules() {
 #[test]
 fn independent_transactions_pct_schedules() {
     shuttle::check_pct(|| run_model(vec![None; 4], vec![], 3), 200, 2);
+}
+
+#[test]
+fn head_start_random_schedules() {
+    // The last transaction ends a chain and runs first: it must be
+    // re-executed once the chain is in place. Transaction 2 starts early
+    // too, and it depends on 0 through its hint.
+    shuttle::check_random(
+        || {
+            run_model_with_head_start(
+                vec![None, Some(0), Some(1), Some(2)],
+                vec![None, None, Some(0), None],
+                vec![3, 2, 9],
+                3,
+            )
+        },
+        300,
+    );
+}
+
+#[test]
+fn head_start_pct_schedules() {
+    shuttle::check_pct(
+        || {
+            run_model_with_head_start(
+                vec![None, None, Some(0), Some(1), None],
+                vec![],
+                vec![4, 3],
+                2,
+            )
+        },
+        300,
+        3,
+    );
 }
