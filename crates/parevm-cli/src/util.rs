@@ -45,11 +45,15 @@ pub(crate) fn median(samples: &[f64]) -> f64 {
 }
 
 /// How much more work `threads` threads get through than one thread, on a
-/// kernel that shares nothing (a chain of Keccak hashes per thread): the
-/// ceiling for any parallel speedup on this host at this moment. On a
-/// quiet machine with `threads` real cores it is close to `threads`;
-/// shared cores, SMT siblings and noisy neighbours pull it down. The median
-/// of three interleaved measurements.
+/// kernel that shares nothing (a chain of Keccak hashes per thread): how
+/// much of its cores the host gives this VM at this moment. On a quiet
+/// machine with `threads` real cores it is close to `threads`; shared
+/// cores, SMT siblings and noisy neighbours pull it down. It is not a
+/// strict ceiling for EVM work: hashing keeps a core's arithmetic units
+/// busy, which a sibling or neighbour contends for most, while EVM
+/// execution waits on memory much of the time (in one session's run it
+/// read 1.31-1.36x while EVM blocks reached 1.53-1.66x). The median of
+/// three interleaved measurements.
 pub(crate) fn host_ceiling(threads: usize) -> f64 {
     const ROUNDS: usize = 100_000;
     if threads <= 1 {
