@@ -663,3 +663,53 @@ fn counter_increments_commute_and_tracking_stays_bounded() {
         check(&storage, &block).expect("block");
     }
 }
+
+/// Block-STM's head start runs the heavy last transaction first (its gas
+/// limit is half the block's, and in block order it would start last).
+/// Here it reads the counter that every transaction before it
+/// increments, so its head-started execution reads a stale value and
+/// must be aborted and run again once the others have written: the
+/// results must still be the sequential loop's, on every thread count
+/// and run.
+#[test]
+fn a_head_started_transaction_that_reads_stale_state_runs_again() {
+    let (coinbase, counter) = (addr(0xc0), addr(0xa1));
+    let mut storage = InMemoryStorage::new();
+    storage.insert_contract(counter, U256::ZERO, 1, comparing_counter_code().into());
+    storage.insert_slot(counter, U256::ZERO, U256::from(7));
+    let light = 29u64;
+    let txs: Vec<_> = (0..=light)
+        .map(|i| {
+            let sender = addr(2_000 + i);
+            storage.insert_account(sender, U256::from(ETHER), 0);
+            // The last one compares the loaded value 20,000 times: about
+            // 40 times the others' work, and a gas limit that makes it
+            // the head start's pick.
+            let (rounds, gas) = if i == light {
+                (20_000u64, 3_000_000)
+            } else {
+                (2, 100_000)
+            };
+            let data = U256::from(rounds).to_be_bytes::<32>().to_vec();
+            tx(sender, Some(counter), 0, 0, &data, gas)
+        })
+        .collect();
+    let block = input(SpecId::CANCUN, coinbase, txs);
+    let sequential = execute_block(&storage, &block, &Config::sequential()).expect("seq");
+    assert!(sequential.txs.iter().all(|t| t.receipt.success()));
+    for round in 0..10 {
+        for threads in [2, 3, 8] {
+            let config = Config {
+                mode: Mode::Parallel,
+                ..Config::parallel(threads)
+            };
+            let parallel = execute_block(&storage, &block, &config).expect("block-stm");
+            assert_eq!(
+                sequential.first_difference(&parallel),
+                None,
+                "round {round}, {threads} threads"
+            );
+        }
+    }
+    check(&storage, &block).expect("block");
+}
