@@ -1119,11 +1119,7 @@ const PARALLEL_CHECK_MIN_READS: usize = 4_096;
 /// machine's noise).
 fn boundaries(txs: &[TxEnv], parts: usize, track: bool) -> Vec<usize> {
     let total: u128 = txs.iter().map(|tx| u128::from(tx.gas_limit.max(1))).sum();
-    let first = if track && parts > 1 {
-        FIRST_TRACKED_WEIGHT
-    } else {
-        2
-    };
+    let first = if track { FIRST_TRACKED_WEIGHT } else { 2 };
     // Weights in halves of an equal share: the first part `first`, the
     // others 2 each.
     let weights = first + 2 * (parts as u128 - 1);

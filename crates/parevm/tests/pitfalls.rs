@@ -672,7 +672,7 @@ fn counter_increments_commute_and_tracking_stays_bounded() {
 /// results must still be the sequential loop's, on every thread count
 /// and run.
 #[test]
-fn a_head_started_transaction_that_reads_stale_state_runs_again() {
+fn a_head_started_transaction_that_reads_stale_state_gives_the_sequential_results() {
     let (coinbase, counter) = (addr(0xc0), addr(0xa1));
     let mut storage = InMemoryStorage::new();
     storage.insert_contract(counter, U256::ZERO, 1, comparing_counter_code().into());
