@@ -9,8 +9,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
 use parevm::{execute_block, Config, Mode};
+use parevm_testkit::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
 
 /// The cases of the `parevm bench` suite, at a tenth of its block sizes.
 fn cases() -> Vec<(WorkloadKind, Preset, usize)> {
@@ -39,12 +39,12 @@ fn workloads(c: &mut Criterion) {
         group.measurement_time(Duration::from_secs(2));
         let configs = [
             ("sequential".to_owned(), Config::sequential()),
-            (format!("parallel-{threads}"), Config::parallel(threads)),
+            (format!("parallel-{threads}"), Config::block_stm(threads)),
             (
                 format!("chunked-{threads}"),
                 Config {
                     mode: Mode::Chunked,
-                    ..Config::parallel(threads)
+                    ..Config::block_stm(threads)
                 },
             ),
         ];

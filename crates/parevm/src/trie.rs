@@ -1,5 +1,4 @@
-//! Merkle-Patricia roots of a post-block state, and the logs hash of state
-//! tests.
+//! Merkle-Patricia roots of a post-block state.
 //!
 //! [`state_root`] needs the *complete* pre-block state: the root commits to
 //! every account, so a partial pre-state (such as a `prestateTracer` dump)
@@ -8,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use alloy_primitives::{keccak256, Address, Log, B256, U256};
+use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_trie::{HashBuilder, Nibbles, TrieAccount};
 use revm::primitives::KECCAK_EMPTY;
 
@@ -139,19 +138,11 @@ fn root_of_sorted(leaves: &BTreeMap<B256, Vec<u8>>) -> B256 {
     builder.root()
 }
 
-/// The logs hash of a state test: keccak-256 of the RLP list of the logs
-/// (each log `[address, [topics...], data]`).
-pub fn logs_hash(logs: &[Log]) -> B256 {
-    let mut out = Vec::new();
-    alloy_rlp::encode_list(logs, &mut out);
-    keccak256(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::output::{AccountChange, AccountState};
-    use alloy_primitives::{address, b256, bytes, hex, LogData};
+    use alloy_primitives::{address, b256, bytes, hex};
 
     #[test]
     fn empty_trie_root() {
@@ -165,30 +156,6 @@ mod tests {
             EMPTY_ROOT_HASH
         );
         assert_eq!(storage_root([(U256::from(1), U256::ZERO)]), EMPTY_ROOT_HASH);
-    }
-
-    #[test]
-    fn empty_logs_hash() {
-        // keccak256(0xc0): the `logs` value of every state test without logs.
-        assert_eq!(
-            logs_hash(&[]),
-            b256!("1dcc4de8dec75d7aab85b567b6ccd41ad312451b948a7413f0a142fd40d49347")
-        );
-    }
-
-    #[test]
-    fn log_rlp_shape() {
-        let log = Log {
-            address: Address::with_last_byte(1),
-            data: LogData::new_unchecked(vec![B256::with_last_byte(2)], bytes!("ff")),
-        };
-        // [addr(20), [topic(32)], data(1)] hand-encoded.
-        let mut expected = vec![0xf8, 0x3b, 0xf8, 0x39, 0x94];
-        expected.extend_from_slice(Address::with_last_byte(1).as_slice());
-        expected.extend_from_slice(&[0xe1, 0xa0]);
-        expected.extend_from_slice(B256::with_last_byte(2).as_slice());
-        expected.extend_from_slice(&[0x81, 0xff]);
-        assert_eq!(logs_hash(&[log]), keccak256(&expected));
     }
 
     /// State test `test_identity_return_overwrite[fork_Berlin-CALL]` (from

@@ -5,7 +5,8 @@
 //! here too so the glue modules agree on one key type, but neither the
 //! scheduler nor mv-memory depends on it.
 
-use alloy_primitives::{Address, U256};
+use alloy_primitives::{Address, B256, U256};
+use revm::state::AccountInfo;
 
 /// Position of a transaction in its block (0-based).
 pub type TxIdx = usize;
@@ -50,4 +51,30 @@ pub enum Location {
     Storage(Address, U256),
     /// "The storage of this account was cleared here."
     StorageWipe(Address),
+}
+
+/// One answer a transaction's database gave it: the location asked about
+/// and the value returned. Code (by hash) and block hashes are left out:
+/// they cannot differ between two databases of the same block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// `basic(address)`: balance, nonce and code hash, or no account.
+    Account(Address, Option<(U256, u64, B256)>),
+    /// `storage(address, slot)` and its value.
+    Slot(Address, U256, U256),
+    /// The EIP-7610 probe: whether the account has storage.
+    HasStorage(Address, bool),
+    /// `basic(address)` answered with the pre-block account.
+    PreBlockAccount(Address),
+    /// `storage(address, slot)` answered with the pre-block value.
+    PreBlockSlot(Address, U256),
+    /// The EIP-7610 probe answered from the pre-block storage.
+    PreBlockProbe(Address),
+}
+
+impl Seen {
+    /// The answer `basic` gave.
+    pub(crate) fn account(address: Address, info: Option<&AccountInfo>) -> Self {
+        Self::Account(address, info.map(|i| (i.balance, i.nonce, i.code_hash)))
+    }
 }

@@ -7,9 +7,11 @@
 
 use std::path::PathBuf;
 
-use parevm::fixtures::blocktest::{read_blockchain_test_file, run_blockchain_test, TestOutcome};
-use parevm::fixtures::{collect_json_files, default_fixtures_dir};
 use parevm::{Config, Mode};
+use parevm_testkit::fixtures::blocktest::{
+    read_blockchain_test_file, run_blockchain_test, TestOutcome,
+};
+use parevm_testkit::fixtures::{collect_json_files, default_fixtures_dir};
 
 fn suite(relative: &str) -> Option<Vec<PathBuf>> {
     let root = default_fixtures_dir().join(relative);
@@ -28,7 +30,7 @@ fn suite(relative: &str) -> Option<Vec<PathBuf>> {
 fn run_suite(relative: &str, mode: Mode, threads: usize) {
     let config = Config {
         mode,
-        ..Config::parallel(threads)
+        ..Config::block_stm(threads)
     };
     let Some(files) = suite(relative) else { return };
     assert!(!files.is_empty(), "no test files under {relative}");
@@ -62,12 +64,12 @@ fn run_suite(relative: &str, mode: Mode, threads: usize) {
 
 #[test]
 fn eest_blockchain_tests_threads_1() {
-    run_suite("eest/blockchain_tests", Mode::Parallel, 1);
+    run_suite("eest/blockchain_tests", Mode::BlockStm, 1);
 }
 
 #[test]
 fn eest_blockchain_tests_threads_4() {
-    run_suite("eest/blockchain_tests", Mode::Parallel, 4);
+    run_suite("eest/blockchain_tests", Mode::BlockStm, 4);
 }
 
 #[test]
@@ -79,7 +81,7 @@ fn eest_blockchain_tests_chunked_3() {
 fn valid_blocks_threads_1() {
     run_suite(
         "ethereum-tests/BlockchainTests/ValidBlocks",
-        Mode::Parallel,
+        Mode::BlockStm,
         1,
     );
 }
@@ -88,7 +90,7 @@ fn valid_blocks_threads_1() {
 fn valid_blocks_threads_4() {
     run_suite(
         "ethereum-tests/BlockchainTests/ValidBlocks",
-        Mode::Parallel,
+        Mode::BlockStm,
         4,
     );
 }

@@ -1,9 +1,9 @@
 //! EVM differential tests: random conflict-heavy blocks executed in parallel
 //! at several thread counts must equal the sequential path field by field.
 
-use parevm::gen::{random_block, GenParams};
-use parevm::workload::{Preset, Size, Workload, WorkloadKind, WorkloadSpec};
 use parevm::{execute_block, BlockResult, Config, ExecutedBy, Mode};
+use parevm_testkit::gen::{random_block, GenParams};
+use parevm_testkit::workload::{Preset, Size, Workload, WorkloadKind, WorkloadSpec};
 use proptest::prelude::*;
 
 const THREADS: [usize; 5] = [1, 2, 4, 8, 16];
@@ -24,7 +24,7 @@ fn exact_run(
 ) -> BlockResult {
     let config = Config {
         mode,
-        ..Config::parallel(threads)
+        ..Config::block_stm(threads)
     };
     let result = execute_block(&workload.storage, &workload.input, &config)
         .unwrap_or_else(|e| panic!("{case} {mode:?} at {threads} threads: {e}"));
@@ -43,11 +43,11 @@ fn check_seed(seed: u64, params: &GenParams) -> Result<(), TestCaseError> {
     let with_mode = |mode: Mode| {
         move |threads: usize| Config {
             mode,
-            ..Config::parallel(threads)
+            ..Config::block_stm(threads)
         }
     };
     let configs = THREADS
-        .map(Config::parallel)
+        .map(Config::block_stm)
         .into_iter()
         .chain(THREADS.map(with_mode(Mode::Chunked)))
         .chain(THREADS.map(with_mode(Mode::ChunkedDeltas)))
@@ -170,7 +170,7 @@ fn auto_keeps_block_stm_executions_that_hold_after_giving_up() {
                 threads,
                 "partly hot pool",
             );
-            if matches!(auto.stats.executed_by, ExecutedBy::Parallel(_))
+            if matches!(auto.stats.executed_by, ExecutedBy::BlockStm(_))
                 && auto.stats.sequential_from.is_some()
             {
                 gave_up += 1;
@@ -224,7 +224,7 @@ fn auto_predicts_value_flow_chains_and_independence() {
 /// 1,200 independent ERC-20 transfers, of which those at `hot` pay the
 /// workloads' hot holder instead (same amounts).
 fn transfers_paying_the_hot_holder_at(hot: &[usize]) -> Workload {
-    use parevm::workload::contracts::{transfer_calldata, HOT_ACCOUNT};
+    use parevm_testkit::workload::contracts::{transfer_calldata, HOT_ACCOUNT};
     let spec = WorkloadSpec::new(WorkloadKind::Erc20, Size::Txs(1_200));
     let mut workload = spec.build().expect("workload");
     for &at in hot {
@@ -340,7 +340,7 @@ fn exact_random_runs(
         for threads in [2, 4] {
             let config = Config {
                 mode,
-                ..Config::parallel(threads)
+                ..Config::block_stm(threads)
             };
             let parallel = execute_block(&storage, &input, &config);
             match (&sequential, &parallel) {
@@ -383,7 +383,7 @@ fn random_blocks_keep_some_chunk_executions_and_repeat_others() {
         let sequential = execute_block(&storage, &input, &Config::sequential());
         let config = Config {
             mode: Mode::Chunked,
-            ..Config::parallel(4)
+            ..Config::block_stm(4)
         };
         let chunked = execute_block(&storage, &input, &config);
         match (&sequential, &chunked) {

@@ -6,9 +6,9 @@
 use std::path::PathBuf;
 
 use parevm::block::{process_block, ProcessedBlock};
-use parevm::fixtures::mainnet::read_mainnet_fixture;
-use parevm::fixtures::{default_fixtures_dir, find_json};
 use parevm::{Config, Mode};
+use parevm_testkit::fixtures::mainnet::read_mainnet_fixture;
+use parevm_testkit::fixtures::{default_fixtures_dir, find_json};
 
 fn mainnet_dirs() -> Option<Vec<PathBuf>> {
     let root = default_fixtures_dir().join("mainnet");
@@ -61,15 +61,15 @@ fn mainnet_blocks_match_headers_on_both_paths() {
         // mainnet blocks they mostly meet a conflict and hand over to the
         // sequential loop part-way).
         let configs = [
-            (Mode::Parallel, 1),
-            (Mode::Parallel, 4),
+            (Mode::BlockStm, 1),
+            (Mode::BlockStm, 4),
             (Mode::Chunked, 2),
             (Mode::Chunked, 5),
         ];
         for (mode, threads) in configs {
             let config = Config {
                 mode,
-                ..Config::parallel(threads)
+                ..Config::block_stm(threads)
             };
             let parallel = process_block(&fixture.storage, block, &config);
             let number = block.header.number;
@@ -126,11 +126,12 @@ fn malformed_fixtures_name_file_and_field() {
     let tmp = std::env::temp_dir().join(format!("parevm-malformed-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).expect("tmp dir");
     let block: serde_json::Value =
-        parevm::fixtures::read_json_file(&find_json(source, "block").expect("block file"))
+        parevm_testkit::fixtures::read_json_file(&find_json(source, "block").expect("block file"))
             .expect("valid block");
-    let prestate: serde_json::Value =
-        parevm::fixtures::read_json_file(&find_json(source, "prestate").expect("prestate file"))
-            .expect("valid prestate");
+    let prestate: serde_json::Value = parevm_testkit::fixtures::read_json_file(
+        &find_json(source, "prestate").expect("prestate file"),
+    )
+    .expect("valid prestate");
     let write = |name: &str, value: &str| {
         let mut f = std::fs::File::create(tmp.join(name)).expect("create");
         f.write_all(value.as_bytes()).expect("write");

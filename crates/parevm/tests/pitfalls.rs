@@ -7,9 +7,9 @@ mod common;
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use common::{addr, check, input, tx};
-use parevm::gen::{child_init, child_runtime, factory_code, forwarder_code, prober_code};
 use parevm::revm::primitives::hardfork::SpecId;
 use parevm::{execute_block, Config, ExecutedBy, InMemoryStorage, Mode};
+use parevm_testkit::gen::{child_init, child_runtime, factory_code, forwarder_code, prober_code};
 
 const FORKS: [SpecId; 9] = [
     SpecId::FRONTIER,
@@ -375,7 +375,7 @@ fn payouts_shift_the_senders_balance() {
             for threads in [2, 3, 8] {
                 let config = Config {
                     mode: Mode::Chunked,
-                    ..Config::parallel(threads)
+                    ..Config::block_stm(threads)
                 };
                 let chunked = execute_block(&storage, &block, &config).expect("valid");
                 let expected = (case == "balance read").then_some(40);
@@ -410,7 +410,7 @@ fn auto_runs_large_payout_blocks_as_chunks() {
         let sequential = execute_block(&storage, &block, &Config::sequential()).expect("valid");
         let config = Config {
             mode: Mode::Auto,
-            ..Config::parallel(2)
+            ..Config::block_stm(2)
         };
         let auto = execute_block(&storage, &block, &config).expect("valid");
         assert_eq!(sequential.first_difference(&auto), None, "{payouts}");
@@ -425,7 +425,7 @@ fn predicted_without_conflict(storage: &InMemoryStorage, block: &parevm::BlockIn
     for threads in [2, 3, 8] {
         let config = Config {
             mode: Mode::Chunked,
-            ..Config::parallel(threads)
+            ..Config::block_stm(threads)
         };
         let chunked = execute_block(storage, block, &config).expect("valid");
         assert_eq!(
@@ -435,7 +435,7 @@ fn predicted_without_conflict(storage: &InMemoryStorage, block: &parevm::BlockIn
     }
     let config = Config {
         mode: Mode::Auto,
-        ..Config::parallel(2)
+        ..Config::block_stm(2)
     };
     let auto = execute_block(storage, block, &config).expect("valid");
     assert_eq!(auto.stats.executed_by, ExecutedBy::Chunked(2), "{case}");
@@ -515,8 +515,10 @@ fn deposits_to_one_account() {
 /// not: a conflict too.
 #[test]
 fn hot_holder_spends_what_earlier_chunks_paid_it() {
-    use parevm::workload::contracts::{balance_slot, transfer_calldata, HOT_ACCOUNT, TOKEN};
-    use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
+    use parevm_testkit::workload::contracts::{
+        balance_slot, transfer_calldata, HOT_ACCOUNT, TOKEN,
+    };
+    use parevm_testkit::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
 
     let token = U256::from(ETHER);
     for (before, spends) in [(token, true), (U256::ZERO, false)] {
@@ -558,7 +560,7 @@ fn hot_holder_spends_what_earlier_chunks_paid_it() {
         for threads in [2, 3, 8] {
             let config = Config {
                 mode: Mode::ChunkedDeltas,
-                ..Config::parallel(threads)
+                ..Config::block_stm(threads)
             };
             let tracked = execute_block(&workload.storage, &workload.input, &config)
                 .expect("chunked with deltas");
@@ -652,7 +654,7 @@ fn counter_increments_commute_and_tracking_stays_bounded() {
         for threads in [2, 3, 8] {
             let config = Config {
                 mode: Mode::ChunkedDeltas,
-                ..Config::parallel(threads)
+                ..Config::block_stm(threads)
             };
             let tracked = execute_block(&storage, &block, &config).expect("chunked with deltas");
             assert_eq!(sequential.first_difference(&tracked), None, "{threads}");
@@ -700,8 +702,8 @@ fn a_head_started_transaction_that_reads_stale_state_gives_the_sequential_result
     for round in 0..10 {
         for threads in [2, 3, 8] {
             let config = Config {
-                mode: Mode::Parallel,
-                ..Config::parallel(threads)
+                mode: Mode::BlockStm,
+                ..Config::block_stm(threads)
             };
             let parallel = execute_block(&storage, &block, &config).expect("block-stm");
             assert_eq!(

@@ -18,7 +18,7 @@ mod sync {
 mod types;
 
 #[allow(dead_code)]
-#[path = "../src/scheduler.rs"]
+#[path = "../src/block_stm/scheduler.rs"]
 mod scheduler;
 
 use std::sync::Arc;

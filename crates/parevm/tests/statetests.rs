@@ -1,7 +1,7 @@
 //! Every execution-spec state test in the shared fixtures, for every fork it
 //! lists, through the parallel path at 1 and 4 threads: each case in a
 //! block of its own and independent cases merged into larger blocks (see
-//! `parevm::fixtures::statetest`). Fails on any mismatch with the fixture
+//! `parevm_testkit::fixtures::statetest`). Fails on any mismatch with the fixture
 //! or between the parallel and the sequential path.
 //!
 //! Fixtures come from `$PAREVM_FIXTURES` (default `../shared/fixtures` next
@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use parevm::fixtures::statetest::{self, CaseVerdict};
 use parevm::Config;
+use parevm_testkit::fixtures::statetest::{self, CaseVerdict};
 
 fn fixtures_dir() -> PathBuf {
     match std::env::var_os("PAREVM_FIXTURES") {
@@ -86,7 +86,7 @@ fn all_state_tests_parallel_1_and_4_threads() {
         .min(4);
     for threads in [1, 4] {
         let start = Instant::now();
-        let config = Config::parallel(threads);
+        let config = Config::block_stm(threads);
         let next = AtomicUsize::new(0);
         let passed = AtomicUsize::new(0);
         let batched = AtomicUsize::new(0);

@@ -20,10 +20,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use parevm::fixtures::find_json;
-use parevm::fixtures::mainnet::read_mainnet_fixture;
-use parevm::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
 use parevm::{execute_block, BlockInput, BlockResult, Config, ExecutedBy, InMemoryStorage, Mode};
+use parevm_testkit::fixtures::find_json;
+use parevm_testkit::fixtures::mainnet::read_mainnet_fixture;
+use parevm_testkit::workload::{Preset, Size, WorkloadKind, WorkloadSpec};
 use serde::Serialize;
 use serde_json::json;
 
@@ -95,8 +95,8 @@ pub(crate) struct Args {
 /// How the parallel side of each comparison is configured.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum ParallelMode {
-    /// Always Block-STM (`Mode::Parallel`).
-    Parallel,
+    /// Always Block-STM (`Mode::BlockStm`).
+    BlockStm,
     /// The library default (`Mode::Auto`), which may run sequentially.
     Auto,
     /// Always optimistic chunks (`Mode::Chunked`).
@@ -109,7 +109,7 @@ enum ParallelMode {
 impl ParallelMode {
     fn mode(self) -> Mode {
         match self {
-            Self::Parallel => Mode::Parallel,
+            Self::BlockStm => Mode::BlockStm,
             Self::Auto => Mode::Auto,
             Self::Chunked => Mode::Chunked,
             Self::ChunkedDeltas => Mode::ChunkedDeltas,
@@ -118,7 +118,7 @@ impl ParallelMode {
 
     fn name(self) -> &'static str {
         match self {
-            Self::Parallel => "parallel",
+            Self::BlockStm => "block-stm",
             Self::Auto => "auto",
             Self::Chunked => "chunked",
             Self::ChunkedDeltas => "chunked-deltas",
@@ -308,7 +308,7 @@ fn mainnet_dirs(root: &Path) -> anyhow::Result<Vec<PathBuf>> {
 fn fixtures_root(args: &Args) -> PathBuf {
     args.fixtures
         .clone()
-        .unwrap_or_else(|| parevm::fixtures::default_fixtures_dir().join("mainnet"))
+        .unwrap_or_else(|| parevm_testkit::fixtures::default_fixtures_dir().join("mainnet"))
 }
 
 fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
@@ -460,7 +460,7 @@ fn measure(
     let seq_cfg = Config::sequential();
     let par_cfg = Config {
         mode: mode.mode(),
-        ..Config::parallel(threads)
+        ..Config::block_stm(threads)
     };
     // The progress bar counts the warm-up and the first `reps` runs.
     let run = |cfg: &Config, counted: bool| -> anyhow::Result<(BlockResult, f64)> {
@@ -508,8 +508,8 @@ fn measure(
         reexec.push(par.stats.reexecutions as f64);
         path = match (par.stats.executed_by, par.stats.sequential_from) {
             (ExecutedBy::Sequential, _) => "sequential".to_owned(),
-            (ExecutedBy::Parallel(_), None) => "parallel".to_owned(),
-            (ExecutedBy::Parallel(_), Some(at)) => format!("parallel+sequential@{at}"),
+            (ExecutedBy::BlockStm(_), None) => "block-stm".to_owned(),
+            (ExecutedBy::BlockStm(_), Some(at)) => format!("block-stm+sequential@{at}"),
             (ExecutedBy::Chunked(_), None) => "chunked".to_owned(),
             (ExecutedBy::Chunked(_), Some(at)) => format!("chunked+sequential@{at}"),
         };
@@ -858,7 +858,7 @@ mod tests {
             reexecutions: 0.0,
             reexecutions_total: 0.0,
             identical: true,
-            path: "parallel".into(),
+            path: "block-stm".into(),
         }
     }
 
@@ -922,7 +922,7 @@ mod tests {
             seed: 1,
             json: false,
             plot: None,
-            mode: ParallelMode::Parallel,
+            mode: ParallelMode::BlockStm,
             fixtures: Some(PathBuf::from("/nonexistent")),
         }
     }

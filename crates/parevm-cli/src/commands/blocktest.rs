@@ -4,9 +4,11 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use parevm::fixtures::blocktest::{read_blockchain_test_file, run_blockchain_test, TestOutcome};
-use parevm::fixtures::collect_json_files;
 use parevm::{Config, Mode};
+use parevm_testkit::fixtures::blocktest::{
+    read_blockchain_test_file, run_blockchain_test, TestOutcome,
+};
+use parevm_testkit::fixtures::collect_json_files;
 use serde_json::json;
 
 use crate::report::progress_bar;
@@ -23,7 +25,7 @@ pub(crate) struct Args {
     threads: usize,
     /// The parallel path to check against the sequential one: `parallel`
     /// (Block-STM), `chunked` (optimistic chunks) or `auto`.
-    #[arg(long, value_enum, default_value_t = CheckedMode::Parallel)]
+    #[arg(long, value_enum, default_value_t = CheckedMode::BlockStm)]
     mode: CheckedMode,
     /// Print one JSON object per test and a final summary object.
     #[arg(long)]
@@ -33,8 +35,8 @@ pub(crate) struct Args {
 /// `--mode` of `blocktest`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CheckedMode {
-    /// Block-STM to the end (`Mode::Parallel`).
-    Parallel,
+    /// Block-STM to the end (`Mode::BlockStm`).
+    BlockStm,
     /// Optimistic chunks (`Mode::Chunked`).
     Chunked,
     /// Optimistic chunks that track storage deltas (`Mode::ChunkedDeltas`).
@@ -47,12 +49,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let threads = args.threads.max(1);
     let config = Config {
         mode: match args.mode {
-            CheckedMode::Parallel => Mode::Parallel,
+            CheckedMode::BlockStm => Mode::BlockStm,
             CheckedMode::Chunked => Mode::Chunked,
             CheckedMode::ChunkedDeltas => Mode::ChunkedDeltas,
             CheckedMode::Auto => Mode::Auto,
         },
-        ..Config::parallel(threads)
+        ..Config::block_stm(threads)
     };
     let files = collect_json_files(&args.paths)?;
     let bar = progress_bar(files.len() as u64, !args.json);

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use parevm::block::{process_block, ProcessedBlock};
-use parevm::fixtures::find_json;
-use parevm::fixtures::mainnet::{read_mainnet_fixture, MainnetFixture};
 use parevm::revm::primitives::hardfork::SpecId;
 use parevm::Config;
+use parevm_testkit::fixtures::find_json;
+use parevm_testkit::fixtures::mainnet::{read_mainnet_fixture, MainnetFixture};
 use serde_json::json;
 
 use crate::report::{progress_bar, table};
@@ -94,7 +94,7 @@ pub(crate) fn check_fixture(fixture: &MainnetFixture, threads: usize) -> BlockRe
     let (sequential, sequential_ms) =
         timed(|| process_block(&fixture.storage, block, &Config::sequential()));
     let (parallel, parallel_ms) =
-        timed(|| process_block(&fixture.storage, block, &Config::parallel(threads)));
+        timed(|| process_block(&fixture.storage, block, &Config::block_stm(threads)));
     let mut report = BlockReport {
         number: block.header.number,
         spec: block.spec,

@@ -6,7 +6,7 @@
 //! and expected exception), and the cases of a file that passed and are
 //! independent are then merged into larger blocks so that the scheduler
 //! really runs them concurrently (see
-//! `parevm::fixtures::statetest::check_batch` for what that checks).
+//! `parevm_testkit::fixtures::statetest::check_batch` for what that checks).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use parevm::fixtures::statetest::{self, CaseVerdict};
 use parevm::Config;
+use parevm_testkit::fixtures::statetest::{self, CaseVerdict};
 use serde_json::json;
 
 use crate::util::default_threads;
@@ -52,8 +52,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(n) => n,
         None => default_threads(),
     };
-    let config = Config::parallel(threads);
-    let files = parevm::fixtures::collect_json_files(&args.paths)?;
+    let config = Config::block_stm(threads);
+    let files = parevm_testkit::fixtures::collect_json_files(&args.paths)?;
     let bar = if args.json || !std::io::stderr().is_terminal() {
         ProgressBar::hidden()
     } else {

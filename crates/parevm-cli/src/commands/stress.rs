@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use parevm::gen::{random_block, GenParams, Rng};
 use parevm::{execute_block, Config, Mode};
+use parevm_testkit::gen::{random_block, GenParams, Rng};
 
 use crate::util::parse_threads;
 
@@ -46,7 +46,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         // optimistic chunks with and without delta tracking, and `auto`
         // (which may leave either half-way and finish sequentially).
         let mode = match seed % 4 {
-            0 => Mode::Parallel,
+            0 => Mode::BlockStm,
             1 => Mode::Chunked,
             2 => Mode::ChunkedDeltas,
             _ => Mode::Auto,
@@ -54,7 +54,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         for &t in &threads {
             let config = Config {
                 mode,
-                ..Config::parallel(t)
+                ..Config::block_stm(t)
             };
             let parallel = execute_block(&storage, &input, &config);
             let divergence = match (&sequential, &parallel) {

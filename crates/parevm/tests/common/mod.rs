@@ -75,9 +75,9 @@ pub fn input(spec: SpecId, beneficiary: Address, txs: Vec<TxEnv>) -> BlockInput 
 pub fn check<S: Storage>(storage: &S, input: &BlockInput) -> Result<BlockResult, ExecError> {
     let sequential = execute_block(storage, input, &Config::sequential());
     let configs = THREADS.into_iter().flat_map(|threads| {
-        [Mode::Parallel, Mode::Chunked, Mode::ChunkedDeltas].map(|mode| Config {
+        [Mode::BlockStm, Mode::Chunked, Mode::ChunkedDeltas].map(|mode| Config {
             mode,
-            ..Config::parallel(threads)
+            ..Config::block_stm(threads)
         })
     });
     for config in configs {
