@@ -64,5 +64,3 @@ pub enum ExecError {
 
 /// Result alias of this crate.
 pub type Result<T, E = ExecError> = std::result::Result<T, E>;
-
-impl revm::database_interface::DBErrorMarker for StorageError {}

@@ -10,7 +10,7 @@ use revm::primitives::TxKind;
 /// Everything needed to execute a block's transactions.
 #[derive(Clone, Debug)]
 pub struct BlockInput {
-    /// The fork rules (see [`spec_id_for_mainnet`]).
+    /// The fork rules (see [`spec_id_for_mainnet`](crate::chain::spec_id_for_mainnet)).
     pub spec: SpecId,
     /// Chain id (1 for Ethereum mainnet).
     pub chain_id: u64,
@@ -51,7 +51,7 @@ pub fn max_blobs_per_tx(spec: SpecId) -> Option<u64> {
     }
 }
 
-/// Which path [`execute_block`] takes.
+/// Which path [`execute_block`](crate::execute_block) takes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
     /// Parallel unless the block is too small or too serial to gain from it.

@@ -64,8 +64,8 @@
 //! - paths: `choose`, `block_stm`, `chunks`, `sequential`, `finish`, and
 //!   [`block`] (whole-block rules around [`execute_block`]);
 //! - shared parts: `evm` (every use of revm's machinery), `pool` (the
-//!   worker threads), [`output`], [`storage`], [`trie`], and Block-STM's
-//!   EVM-free core (scheduler, mv-memory, worker loop);
+//!   worker threads), `stm` (Block-STM's EVM-free core: scheduler,
+//!   mv-memory, worker loop), [`output`], [`storage`], [`trie`];
 //! - vocabulary: [`input`], [`types`], [`error`], [`chain`].
 
 pub mod block;
@@ -80,14 +80,11 @@ pub mod input;
 pub mod output;
 pub(crate) mod pool;
 pub(crate) mod sequential;
+pub(crate) mod stm;
 pub mod storage;
+pub(crate) mod sync;
 pub mod trie;
 pub mod types;
-
-/// Synchronisation primitives of the scheduler, swappable for a model checker.
-pub(crate) mod sync {
-    pub(crate) use std::sync::{atomic, Mutex, MutexGuard};
-}
 
 pub use chain::spec_id_for_mainnet;
 pub use error::{ExecError, Result, StorageError};

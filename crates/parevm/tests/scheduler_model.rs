@@ -18,7 +18,7 @@ mod sync {
 mod types;
 
 #[allow(dead_code)]
-#[path = "../src/block_stm/scheduler.rs"]
+#[path = "../src/stm/scheduler.rs"]
 mod scheduler;
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! committed in block order.
 //!
 //! Transactions are executed *optimistically* in parallel, each against a
-//! multi-version memory ([`mv_memory`]) that holds, for every location, the
+//! multi-version memory (`stm::mv_memory`) that holds, for every location, the
 //! value written by each transaction of the block. Transaction `i` reads
 //! the newest write below `i`, or the pre-block storage. Every execution
 //! records what it read; a later *validation* repeats those reads. If one
@@ -13,27 +13,24 @@
 //! that reads an ESTIMATE is parked until the writer finishes, instead of
 //! running on values that are probably stale.
 //!
-//! The [`scheduler`] hands out execution and validation tasks in block
+//! The scheduler (`stm::scheduler`) hands out execution and validation tasks in block
 //! order, preferring low transactions (after the [`head_start`]), and
 //! decides when the block is done: every transaction executed, and its last
 //! incarnation validated after every lower transaction's last write. At
 //! that point each transaction has read exactly what a sequential run would
-//! have given it. The [`executor`] runs the worker loop over any
-//! [`executor::VmTask`]; the EVM's is `evm::task::EvmTask`, a mock's is in
-//! the tests. The scheduler, mv-memory and the worker loop know nothing
-//! about the EVM.
+//! have given it. The worker loop (`stm::executor`) runs any `VmTask`; the
+//! EVM's is `evm::task::EvmTask`, a mock's is in the tests. That core
+//! (`stm/`: scheduler, mv-memory, worker loop) knows nothing about the EVM;
+//! this folder is the path that binds it to the EVM.
 //!
 //! A run that aborts too much gives up ([`GiveUp`]): the workers stop, the
 //! longest prefix whose outputs are final is found by validating upwards in
 //! the quiet mv-memory, and the last executions above it are offered to the
 //! sequential loop, which keeps those whose answers still hold.
 
-pub(crate) mod executor;
 pub(crate) mod head_start;
-pub(crate) mod mv_memory;
-pub(crate) mod scheduler;
 
-pub(crate) use executor::GiveUp;
+pub(crate) use crate::stm::executor::GiveUp;
 
 use revm::context::TxEnv;
 
@@ -67,7 +64,7 @@ pub(crate) fn run<S: Storage>(
     };
     let predecessors = sender_predecessors(&input.txs);
     let head_start = head_start::head_start(&input.txs, threads, &predecessors);
-    let run = executor::run_block(
+    let run = crate::stm::executor::run_block(
         &task,
         input.txs.len(),
         threads,

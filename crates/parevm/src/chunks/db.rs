@@ -12,12 +12,11 @@ use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
 use rustc_hash::FxHashMap;
 
-use super::execute::ChunkRun;
 use super::flows::AccountFlows;
 use crate::error::StorageError;
 use crate::evm::deltas::{SlotVars, TracksSlots};
+use crate::evm::journal::LazyBeneficiary;
 use crate::evm::journal::StorageProbe;
-use crate::evm::task::LazyBeneficiary;
 use crate::evm::view::{apply_delta, storage_account, AccountValue};
 use crate::sequential::{probe_storage, storage_code, storage_info, Overlay};
 use crate::storage::{code_hash_of, Storage};
@@ -285,44 +284,6 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             _ => true,
         }
     }
-}
-
-/// `address`'s account when chunk `c` started, as (balance, nonce, code
-/// hash), `None` if there was none: its value at the end of the last
-/// earlier chunk that holds it, else in the pre-block storage. The
-/// beneficiary's value also takes the fee credits each earlier chunk
-/// made after its last write of it. The earlier chunks must be exact and
-/// shifted already (the check goes in block order). `Err`: a storage read
-/// failed.
-pub(super) fn account_before<S: Storage>(
-    earlier: &[ChunkRun<'_, S>],
-    storage: &S,
-    address: &Address,
-    beneficiary: Address,
-    spec: SpecId,
-) -> Result<Option<(U256, u64, B256)>, ()> {
-    let parts = |value: &AccountValue| (value.balance, value.nonce, code_hash_of(value.code_hash));
-    if *address == beneficiary {
-        let mut value = storage_account(storage, address).map_err(|_| ())?;
-        for run in earlier {
-            if let Some(written) = run.db.overlay.accounts.get(address) {
-                value.clone_from(written);
-            }
-            if let Some(delta) = run.db.pending {
-                value = apply_delta(value, delta, spec);
-            }
-        }
-        return Ok(value.as_ref().map(parts));
-    }
-    for run in earlier.iter().rev() {
-        if let Some(value) = run.db.overlay.accounts.get(address) {
-            return Ok(value.as_ref().map(parts));
-        }
-    }
-    Ok(storage
-        .account(address)
-        .map_err(|_| ())?
-        .map(|before| (before.balance, before.nonce, code_hash_of(before.code_hash))))
 }
 
 impl<S: Storage> TracksSlots for ChunkDb<'_, S> {

@@ -165,6 +165,9 @@ pub(crate) fn run<S: Storage + Sync>(
     assemble(runs, conflicts, &shifts, shifted_accounts, input, threads).map_err(internal)
 }
 
+/// One chunk's slot shifts: (tracked variable, how far its slot moved).
+type SlotShifts = Vec<(usize, alloy_primitives::U256)>;
+
 /// Phase 1: runs the chunks on all threads, stealing work, and returns
 /// them in block order.
 fn execute<'a, S: Storage + Sync>(
@@ -237,7 +240,7 @@ fn correct<S: Storage + Sync>(
     parts: usize,
     storage: &S,
     input: &BlockInput,
-) -> std::result::Result<(Vec<Vec<(usize, alloy_primitives::U256)>>, Vec<usize>), String> {
+) -> std::result::Result<(Vec<SlotShifts>, Vec<usize>), String> {
     let mut shifts = vec![Vec::new(); runs.len()];
     let mut shifted_accounts = vec![0; runs.len()];
     for c in 0..runs.len() {
@@ -261,7 +264,7 @@ fn correct<S: Storage + Sync>(
 fn assemble<S: Storage + Sync>(
     runs: Vec<ChunkRun<'_, S>>,
     conflicts: Vec<Option<usize>>,
-    shifts: &[Vec<(usize, alloy_primitives::U256)>],
+    shifts: &[SlotShifts],
     shifted_accounts: Vec<usize>,
     input: &BlockInput,
     threads: usize,

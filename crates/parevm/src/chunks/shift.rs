@@ -10,12 +10,53 @@ use revm::context_interface::Transaction as _;
 use revm::primitives::KECCAK_EMPTY;
 use rustc_hash::FxHashMap;
 
-use super::db::account_before;
 use super::execute::ChunkRun;
 use crate::evm::task::{TxFailure, TxOutput};
+use crate::evm::view::{apply_delta, storage_account, AccountValue};
 use crate::input::BlockInput;
 use crate::pool::fan_out;
+use crate::storage::code_hash_of;
 use crate::storage::Storage;
+use alloy_primitives::B256;
+use revm::primitives::hardfork::SpecId;
+
+/// `address`'s account when chunk `c` started, as (balance, nonce, code
+/// hash), `None` if there was none: its value at the end of the last
+/// earlier chunk that holds it, else in the pre-block storage. The
+/// beneficiary's value also takes the fee credits each earlier chunk
+/// made after its last write of it. The earlier chunks must be exact and
+/// shifted already (the check goes in block order). `Err`: a storage read
+/// failed.
+fn account_before<S: Storage>(
+    earlier: &[ChunkRun<'_, S>],
+    storage: &S,
+    address: &Address,
+    beneficiary: Address,
+    spec: SpecId,
+) -> Result<Option<(U256, u64, B256)>, ()> {
+    let parts = |value: &AccountValue| (value.balance, value.nonce, code_hash_of(value.code_hash));
+    if *address == beneficiary {
+        let mut value = storage_account(storage, address).map_err(|_| ())?;
+        for run in earlier {
+            if let Some(written) = run.db.overlay.accounts.get(address) {
+                value.clone_from(written);
+            }
+            if let Some(delta) = run.db.pending {
+                value = apply_delta(value, delta, spec);
+            }
+        }
+        return Ok(value.as_ref().map(parts));
+    }
+    for run in earlier.iter().rev() {
+        if let Some(value) = run.db.overlay.accounts.get(address) {
+            return Ok(value.as_ref().map(parts));
+        }
+    }
+    Ok(storage
+        .account(address)
+        .map_err(|_| ())?
+        .map(|before| (before.balance, before.nonce, code_hash_of(before.code_hash))))
+}
 
 /// Checks chunk `c`'s predicted accounts against their real values before
 /// it (the chunks before `c` are exact and shifted). A prediction that

@@ -28,6 +28,13 @@ use revm::primitives::hardfork::SpecId;
 use revm::primitives::{AddressMap, AddressSet, HashSet, StorageKey, StorageValue, KECCAK_EMPTY};
 use revm::state::{Account, EvmState};
 
+/// A database that can hand revm a stand-in for the beneficiary when the
+/// fee credit is the beneficiary's only use in a transaction.
+pub(crate) trait LazyBeneficiary {
+    /// Called just before revm credits the fee to the beneficiary.
+    fn entering_reward(&mut self);
+}
+
 /// What the EIP-7610 check needs from a database besides revm's `Database`.
 pub(crate) trait StorageProbe {
     /// True when `address` has non-empty storage as the executing

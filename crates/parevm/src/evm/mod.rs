@@ -20,3 +20,6 @@ pub(crate) mod deltas;
 pub(crate) mod journal;
 pub(crate) mod task;
 pub(crate) mod view;
+
+/// A storage failure is an error revm's databases may return.
+impl revm::database_interface::DBErrorMarker for crate::error::StorageError {}

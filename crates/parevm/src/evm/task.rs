@@ -24,23 +24,16 @@ use revm::state::EvmState;
 use revm::ExecuteEvm;
 
 use super::changes::changes_of;
-use crate::block_stm::executor::{ExecOutcome, VmTask};
 use crate::error::{ExecError, StorageError};
-use crate::evm::journal::{mainnet_evm, Eip7610Context, Eip7610Evm, StorageProbe};
+use crate::evm::journal::{mainnet_evm, Eip7610Context, Eip7610Evm, LazyBeneficiary, StorageProbe};
 use crate::evm::view::{AccountValue, EvmMemory, EvmValue, ReadSet, VersionedView, ViewError};
 use crate::output::{TxChanges, TxOutcome, TxReceipt};
+use crate::stm::executor::{ExecOutcome, VmTask};
 use crate::storage::Storage;
 use crate::types::{Location, TxIdx, Version};
 
 /// The EVM type a worker reuses.
 pub(crate) type ParEvm<'a, S> = Eip7610Evm<VersionedView<'a, S>>;
-
-/// A database that can hand revm a stand-in for the beneficiary when the
-/// fee credit is the beneficiary's only use in a transaction.
-pub(crate) trait LazyBeneficiary {
-    /// Called just before revm credits the fee to the beneficiary.
-    fn entering_reward(&mut self);
-}
 
 /// Mainnet handler that defers the beneficiary credit (see module docs).
 pub(crate) struct LazyBeneficiaryHandler<E>(PhantomData<E>);

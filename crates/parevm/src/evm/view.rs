@@ -25,11 +25,11 @@ use revm::primitives::hardfork::SpecId;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
 
-use crate::block_stm::mv_memory::{Entry, MvMemory};
 use crate::error::{ExecError, StorageError};
+use crate::evm::journal::LazyBeneficiary;
 use crate::evm::journal::StorageProbe;
-use crate::evm::task::LazyBeneficiary;
 use crate::output::AccountState;
+use crate::stm::mv_memory::{Entry, MvMemory};
 use crate::storage::Storage;
 use crate::types::Seen;
 use crate::types::{Incarnation, Location, TxIdx};

@@ -82,7 +82,7 @@ fn step<S: Storage>(
 ) -> Result<TxResult> {
     let outcome = evm.transact(tx.clone());
     if let Some(source) = evm.ctx.journaled_state.database().deferred.take() {
-        return Err(crate::ExecError::Storage { index, source });
+        return Err(crate::error::ExecError::Storage { index, source });
     }
     let outcome =
         outcome.map_err(|e| TxFailure::from_evm(e, TxFailure::Storage).into_error(index))?;

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 
 use super::*;
-use crate::block_stm::mv_memory::Entry;
+use crate::stm::mv_memory::Entry;
 
 #[derive(Clone, Debug)]
 enum Op {

@@ -14,6 +14,8 @@
 //! the host was rather than bounding the speedups: EVM work, which waits
 //! on memory more than hashing does, can pass it (`util::host_ceiling`).
 
+mod plot;
+
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -680,7 +682,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let reps = args.reps;
     if let Some(path) = &args.plot {
-        crate::plot::check_extension(path)?;
+        plot::check_extension(path)?;
     }
     let plans = plans(&args)?;
     anyhow::ensure!(!plans.is_empty(), "nothing to run");
@@ -801,7 +803,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!("all identical: {all_identical}");
     }
     if let Some(path) = &args.plot {
-        crate::plot::write(path, &rows)?;
+        plot::write(path, &rows)?;
         if !args.json {
             println!("plot written to {}", path.display());
         }
@@ -893,7 +895,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("parevm-plot-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         let svg = dir.join("speedup.svg");
-        crate::plot::write(&svg, &rows).expect("svg");
+        plot::write(&svg, &rows).expect("svg");
         let text = std::fs::read_to_string(&svg).expect("read svg");
         assert!(
             text.contains("<svg")
@@ -901,10 +903,10 @@ mod tests {
                 && text.contains("2 threads")
         );
         let png = dir.join("speedup.png");
-        crate::plot::write(&png, &rows).expect("png");
+        plot::write(&png, &rows).expect("png");
         let bytes = std::fs::read(&png).expect("read png");
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-        assert!(crate::plot::write(&dir.join("speedup.jpg"), &rows).is_err());
+        assert!(plot::write(&dir.join("speedup.jpg"), &rows).is_err());
         std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
