@@ -83,6 +83,8 @@ pub(crate) mod sequential;
 pub(crate) mod stm;
 pub mod storage;
 pub(crate) mod sync;
+#[cfg(test)]
+mod test_txs;
 pub mod trie;
 pub mod types;
 

@@ -59,21 +59,9 @@ pub(crate) fn head_start(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_txs::transfer;
     use alloy_primitives::{Address, U256};
     use revm::primitives::TxKind;
-
-    fn addr(i: u8) -> Address {
-        Address::repeat_byte(i)
-    }
-
-    fn transfer(from: u8, to: u8) -> TxEnv {
-        TxEnv {
-            caller: addr(from),
-            kind: TxKind::Call(addr(to)),
-            value: U256::from(1),
-            ..Default::default()
-        }
-    }
 
     fn with_limit(from: u8, gas_limit: u64) -> TxEnv {
         TxEnv {

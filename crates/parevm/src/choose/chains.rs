@@ -270,34 +270,10 @@ fn longest_chain(txs: &[TxEnv]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_txs::{addr, token_transfer, transfer};
     use alloy_primitives::{Bytes, U256};
 
-    fn addr(i: u8) -> Address {
-        Address::repeat_byte(i)
-    }
-
-    fn transfer(from: u8, to: u8) -> TxEnv {
-        TxEnv {
-            caller: addr(from),
-            kind: TxKind::Call(addr(to)),
-            value: U256::from(1),
-            ..Default::default()
-        }
-    }
-
     /// `token.transfer(to, amount)` from `from`.
-    fn token_transfer(from: u8, to: u8, amount: u64) -> TxEnv {
-        let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
-        data.extend_from_slice(&[0; 12]);
-        data.extend_from_slice(addr(to).as_slice());
-        data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
-        TxEnv {
-            caller: addr(from),
-            kind: TxKind::Call(addr(0xee)),
-            data: Bytes::from(data),
-            ..Default::default()
-        }
-    }
 
     #[test]
     fn independent_transfers_have_no_chain() {

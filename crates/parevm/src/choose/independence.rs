@@ -291,6 +291,7 @@ fn assign_roles(
 mod tests {
     use super::*;
     use crate::choose::chains::{looks_serial, looks_serial_beyond_deposits};
+    use crate::test_txs::{addr, token_transfer, transfer};
 
     /// Whether [`independence`] says yes, split in three so that the tests
     /// cover the partitioned pass.
@@ -303,32 +304,7 @@ mod tests {
     }
     use alloy_primitives::{Bytes, U256};
 
-    fn addr(i: u8) -> Address {
-        Address::repeat_byte(i)
-    }
-
-    fn transfer(from: u8, to: u8) -> TxEnv {
-        TxEnv {
-            caller: addr(from),
-            kind: TxKind::Call(addr(to)),
-            value: U256::from(1),
-            ..Default::default()
-        }
-    }
-
     /// `token.transfer(to, amount)` from `from`.
-    fn token_transfer(from: u8, to: u8, amount: u64) -> TxEnv {
-        let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
-        data.extend_from_slice(&[0; 12]);
-        data.extend_from_slice(addr(to).as_slice());
-        data.extend_from_slice(&U256::from(amount).to_be_bytes::<32>());
-        TxEnv {
-            caller: addr(from),
-            kind: TxKind::Call(addr(0xee)),
-            data: Bytes::from(data),
-            ..Default::default()
-        }
-    }
 
     /// `pool.deposit(amount)`: no address argument.
     fn deposit(from: u8, pool: u8, amount: u64) -> TxEnv {

@@ -255,22 +255,11 @@ pub(crate) fn complete_after_chunks(
 mod tests {
     use super::*;
     use crate::output::diff_states;
+    use crate::output::tests::change;
     use crate::output::{AccountState, TxOutcome, TxReceipt};
     use alloy_primitives::{Bytes, U256};
     use revm::bytecode::Bytecode;
     use revm::primitives::KECCAK_EMPTY;
-
-    fn change(balance: u64) -> AccountChange {
-        AccountChange {
-            info: Some(AccountState {
-                balance: U256::from(balance),
-                nonce: 0,
-                code_hash: KECCAK_EMPTY,
-                code: None,
-            }),
-            ..AccountChange::default()
-        }
-    }
 
     /// A block of transactions that write, clear, delete and re-create a
     /// few accounts (one of them the beneficiary), with code set along the

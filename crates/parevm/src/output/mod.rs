@@ -326,7 +326,7 @@ pub(crate) fn diff_states(a: &StateDiff, b: &StateDiff) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn change(balance: u64) -> AccountChange {
+    pub(crate) fn change(balance: u64) -> AccountChange {
         AccountChange {
             info: Some(AccountState {
                 balance: U256::from(balance),
