@@ -60,8 +60,6 @@ pub(crate) fn head_start(
 mod tests {
     use super::*;
     use crate::test_txs::transfer;
-    use alloy_primitives::{Address, U256};
-    use revm::primitives::TxKind;
 
     fn with_limit(from: u8, gas_limit: u64) -> TxEnv {
         TxEnv {

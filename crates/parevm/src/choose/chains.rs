@@ -270,10 +270,8 @@ fn longest_chain(txs: &[TxEnv]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_txs::{addr, token_transfer, transfer};
-    use alloy_primitives::{Bytes, U256};
-
-    /// `token.transfer(to, amount)` from `from`.
+    use crate::test_txs::{token_transfer, transfer};
+    use alloy_primitives::U256;
 
     #[test]
     fn independent_transfers_have_no_chain() {

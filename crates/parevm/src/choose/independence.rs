@@ -304,8 +304,6 @@ mod tests {
     }
     use alloy_primitives::{Bytes, U256};
 
-    /// `token.transfer(to, amount)` from `from`.
-
     /// `pool.deposit(amount)`: no address argument.
     fn deposit(from: u8, pool: u8, amount: u64) -> TxEnv {
         let mut data = vec![0xb6, 0xb5, 0x5f, 0x25];

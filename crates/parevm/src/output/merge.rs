@@ -256,10 +256,9 @@ mod tests {
     use super::*;
     use crate::output::diff_states;
     use crate::output::tests::change;
-    use crate::output::{AccountState, TxOutcome, TxReceipt};
+    use crate::output::{TxOutcome, TxReceipt};
     use alloy_primitives::{Bytes, U256};
     use revm::bytecode::Bytecode;
-    use revm::primitives::KECCAK_EMPTY;
 
     /// A block of transactions that write, clear, delete and re-create a
     /// few accounts (one of them the beneficiary), with code set along the
