@@ -355,87 +355,164 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
     } else {
         *rng.pick(&FORKS)
     };
-    let mut storage = InMemoryStorage::new();
-    let rich = U256::from(10).pow(U256::from(21));
-    let accounts: Vec<Address> = (0..params.accounts.max(2))
-        .map(|i| Address::left_padding_from(&(0x1000 + i as u64).to_be_bytes()))
-        .collect();
-    for a in &accounts {
-        storage.insert_account(*a, rich, 0);
-    }
-    let mixer = Address::with_last_byte(0xa1);
-    let prober = Address::with_last_byte(0xa2);
-    let forwarder = Address::with_last_byte(0xa3);
-    let factory = Address::with_last_byte(0xa4);
-    storage.insert_contract(mixer, U256::ZERO, 1, mixer_code());
-    storage.insert_contract(prober, U256::from(7), 1, prober_code());
-    storage.insert_contract(forwarder, U256::ZERO, 1, forwarder_code());
-    storage.insert_contract(factory, U256::ZERO, 1, factory_code());
-    let origin_prober = Address::with_last_byte(0xa5);
-    storage.insert_contract(origin_prober, U256::ZERO, 1, origin_prober_code());
     // Drawn apart, so that blocks without payouts stay what they were.
     let mut payouts = Rng::new(seed ^ 0x9a7_0075);
     let payout_block = payouts.chance(params.payout_percent);
-    for slot in 0..4u64 {
-        if rng.chance(50) {
-            storage.insert_slot(mixer, U256::from(slot), U256::from(rng.below(1000)));
-        }
-    }
-    let init_hash = keccak256(child_init());
-    let children: Vec<Address> = (0..4u64)
-        .map(|salt| factory.create2(B256::from(U256::from(salt)), init_hash))
-        .collect();
-    // Sometimes a child already exists before the block (with storage).
-    if rng.chance(30) {
-        let child = children[0];
-        storage.insert_contract(child, U256::from(5), 1, child_runtime().into());
-        storage.insert_slot(child, U256::ZERO, U256::from(9));
-    }
-    let fresh = Address::with_last_byte(0xee);
-    // The beneficiary: a sender, a fresh address, or a contract.
-    let beneficiary = match rng.below(4) {
-        0 | 1 => accounts[0],
-        2 => Address::with_last_byte(0xcb),
-        _ => mixer,
-    };
-
-    let post_merge = spec.is_enabled_in(SpecId::MERGE);
+    let mut world = World::build(&mut rng, params);
+    let block = block_env(&mut rng, spec, world.beneficiary, seed);
     let london = spec.is_enabled_in(SpecId::LONDON);
-    let block = BlockEnv {
-        number: U256::from(1000 + rng.below(1000)),
-        beneficiary,
-        timestamp: U256::from(1_700_000_000u64),
-        gas_limit: 1_000_000_000,
-        basefee: if london { 7 } else { 0 },
-        difficulty: if post_merge {
-            U256::ZERO
-        } else {
-            U256::from(131_072)
-        },
-        prevrandao: Some(B256::from(U256::from(seed))),
-        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, 3_338_477)),
-        ..Default::default()
-    };
-
     // Free gas before London: the beneficiary may get zero credits.
     let free_gas = !london && rng.chance(15);
-    let mut nonces = vec![0u64; accounts.len()];
+    let mut nonces = vec![0u64; world.accounts.len()];
     let mut txs = Vec::with_capacity(params.txs);
     let invalid_at = rng
         .chance(params.invalid_percent)
         .then(|| rng.below(params.txs.max(1) as u64) as usize);
-    let targets: Vec<Address> = accounts
-        .iter()
-        .copied()
-        .chain([beneficiary, fresh, mixer, prober, forwarder, factory])
-        .chain(children.iter().copied())
-        .collect();
     for i in 0..params.txs {
-        let from = rng.below(accounts.len() as u64) as usize;
+        let from = rng.below(world.accounts.len() as u64) as usize;
         let small_value = U256::from(rng.below(1_000_000));
-        let mut drawn = match rng.below(100) {
+        let mut drawn = world.draw_call(&mut rng, small_value);
+        let payout = payout_block && payouts.chance(80);
+        // The payer sends only payouts (a call would end its prediction).
+        let from = match (payout, payout_block) {
+            (true, _) => 0,
+            (false, true) => 1 + from % (world.accounts.len() - 1),
+            (false, false) => from,
+        };
+        if payout {
+            drawn = world.draw_payout(&mut payouts);
+        }
+        let (kind, data, mut value, gas_limit) = drawn;
+        let mut nonce = nonces[from];
+        if invalid_at == Some(i) {
+            if rng.chance(50) {
+                nonce += 1 + rng.below(2);
+            } else {
+                value = world.rich * U256::from(2);
+            }
+        } else {
+            nonces[from] += 1;
+        }
+        let (tx_type, gas_price, gas_priority_fee) = fees(&mut rng, london, free_gas);
+        txs.push(TxEnv {
+            tx_type,
+            caller: world.accounts[from],
+            gas_limit,
+            gas_price,
+            kind,
+            value,
+            data,
+            nonce,
+            chain_id: Some(1),
+            gas_priority_fee,
+            ..Default::default()
+        });
+    }
+    if payout_block && payouts.chance(33) {
+        world.fund_payer_short(&mut payouts, &txs, block.basefee);
+    }
+    let input = BlockInput {
+        spec,
+        chain_id: 1,
+        block,
+        txs,
+    };
+    (world.storage, input)
+}
+
+/// A call drawn for a random block: (target, calldata, value, gas limit).
+type Drawn = (TxKind, Bytes, U256, u64);
+
+/// The pre-block state of a random block and the addresses its
+/// transactions pick from.
+struct World {
+    storage: InMemoryStorage,
+    /// The senders (each holds [`World::rich`]).
+    accounts: Vec<Address>,
+    rich: U256,
+    mixer: Address,
+    prober: Address,
+    forwarder: Address,
+    factory: Address,
+    origin_prober: Address,
+    /// The factory's CREATE2 children.
+    children: Vec<Address>,
+    beneficiary: Address,
+    /// Every address a call may go to.
+    targets: Vec<Address>,
+}
+
+impl World {
+    /// The senders, the contracts (some with storage, sometimes a child
+    /// that already exists) and the beneficiary.
+    fn build(rng: &mut Rng, params: &GenParams) -> Self {
+        let mut storage = InMemoryStorage::new();
+        let rich = U256::from(10).pow(U256::from(21));
+        let accounts: Vec<Address> = (0..params.accounts.max(2))
+            .map(|i| Address::left_padding_from(&(0x1000 + i as u64).to_be_bytes()))
+            .collect();
+        for a in &accounts {
+            storage.insert_account(*a, rich, 0);
+        }
+        let mixer = Address::with_last_byte(0xa1);
+        let prober = Address::with_last_byte(0xa2);
+        let forwarder = Address::with_last_byte(0xa3);
+        let factory = Address::with_last_byte(0xa4);
+        storage.insert_contract(mixer, U256::ZERO, 1, mixer_code());
+        storage.insert_contract(prober, U256::from(7), 1, prober_code());
+        storage.insert_contract(forwarder, U256::ZERO, 1, forwarder_code());
+        storage.insert_contract(factory, U256::ZERO, 1, factory_code());
+        let origin_prober = Address::with_last_byte(0xa5);
+        storage.insert_contract(origin_prober, U256::ZERO, 1, origin_prober_code());
+        for slot in 0..4u64 {
+            if rng.chance(50) {
+                storage.insert_slot(mixer, U256::from(slot), U256::from(rng.below(1000)));
+            }
+        }
+        let init_hash = keccak256(child_init());
+        let children: Vec<Address> = (0..4u64)
+            .map(|salt| factory.create2(B256::from(U256::from(salt)), init_hash))
+            .collect();
+        // Sometimes a child already exists before the block (with storage).
+        if rng.chance(30) {
+            let child = children[0];
+            storage.insert_contract(child, U256::from(5), 1, child_runtime().into());
+            storage.insert_slot(child, U256::ZERO, U256::from(9));
+        }
+        let fresh = Address::with_last_byte(0xee);
+        // The beneficiary: a sender, a fresh address, or a contract.
+        let beneficiary = match rng.below(4) {
+            0 | 1 => accounts[0],
+            2 => Address::with_last_byte(0xcb),
+            _ => mixer,
+        };
+        let targets: Vec<Address> = accounts
+            .iter()
+            .copied()
+            .chain([beneficiary, fresh, mixer, prober, forwarder, factory])
+            .chain(children.iter().copied())
+            .collect();
+        Self {
+            storage,
+            accounts,
+            rich,
+            mixer,
+            prober,
+            forwarder,
+            factory,
+            origin_prober,
+            children,
+            beneficiary,
+            targets,
+        }
+    }
+
+    /// One call: a transfer, a mixer call, a probe, a forward, a factory
+    /// call, a call to a child, or a create.
+    fn draw_call(&self, rng: &mut Rng, small_value: U256) -> Drawn {
+        match rng.below(100) {
             0..=24 => (
-                TxKind::Call(*rng.pick(&targets)),
+                TxKind::Call(*rng.pick(&self.targets)),
                 Bytes::new(),
                 small_value,
                 21_000 + rng.below(2) * 30_000,
@@ -454,21 +531,26 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
                     U256::from(rng.below(100)),
                     U256::from(mode),
                 ];
-                (TxKind::Call(mixer), calldata(&words), U256::ZERO, 120_000)
+                (
+                    TxKind::Call(self.mixer),
+                    calldata(&words),
+                    U256::ZERO,
+                    120_000,
+                )
             }
             50..=59 => {
-                let target = *rng.pick(&targets);
+                let target = *rng.pick(&self.targets);
                 (
-                    TxKind::Call(prober),
+                    TxKind::Call(self.prober),
                     calldata(&[addr_word(target)]),
                     U256::ZERO,
                     120_000,
                 )
             }
             60..=67 => {
-                let target = *rng.pick(&targets);
+                let target = *rng.pick(&self.targets);
                 (
-                    TxKind::Call(forwarder),
+                    TxKind::Call(self.forwarder),
                     calldata(&[addr_word(target)]),
                     small_value,
                     120_000,
@@ -476,14 +558,19 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
             }
             68..=77 => {
                 let words = [U256::from(rng.below(2)), U256::from(rng.below(4))];
-                (TxKind::Call(factory), calldata(&words), U256::ZERO, 300_000)
+                (
+                    TxKind::Call(self.factory),
+                    calldata(&words),
+                    U256::ZERO,
+                    300_000,
+                )
             }
             78..=92 => {
-                let child = *rng.pick(&children);
+                let child = *rng.pick(&self.children);
                 let data = if rng.chance(50) {
                     Bytes::new()
                 } else {
-                    calldata(&[addr_word(*rng.pick(&targets))])
+                    calldata(&[addr_word(*rng.pick(&self.targets))])
                 };
                 (TxKind::Call(child), data, U256::ZERO, 100_000)
             }
@@ -493,92 +580,82 @@ pub fn random_block(seed: u64, params: &GenParams) -> (InMemoryStorage, BlockInp
                 small_value,
                 200_000,
             ),
-        };
-        let payout = payout_block && payouts.chance(80);
-        // The payer sends only payouts (a call would end its prediction).
-        let from = match (payout, payout_block) {
-            (true, _) => 0,
-            (false, true) => 1 + from % (accounts.len() - 1),
-            (false, false) => from,
-        };
-        let caller = accounts[from];
-        if payout {
-            // Rarely the balance reader: it ends the chunk's shifts.
-            let to = if payouts.chance(3) {
-                origin_prober
-            } else {
-                *payouts.pick(&targets)
-            };
-            let gas_limit = *payouts.pick(&[21_000, 21_000, 60_000, 100_000]);
-            drawn = (
-                TxKind::Call(to),
-                Bytes::new(),
-                U256::from(payouts.below(1_000_000)),
-                gas_limit,
-            );
         }
-        let (kind, data, value, gas_limit) = drawn;
-        let mut nonce = nonces[from];
-        let mut value = value;
-        if invalid_at == Some(i) {
-            if rng.chance(50) {
-                nonce += 1 + rng.below(2);
-            } else {
-                value = rich * U256::from(2);
-            }
-        } else {
-            nonces[from] += 1;
-        }
-        let (tx_type, gas_price, gas_priority_fee) = if london {
-            (
-                2,
-                7 + u128::from(rng.below(20)),
-                Some(u128::from(rng.below(5))),
-            )
-        } else {
-            (
-                0,
-                if free_gas {
-                    0
-                } else {
-                    1 + u128::from(rng.below(20))
-                },
-                None,
-            )
-        };
-        txs.push(TxEnv {
-            tx_type,
-            caller,
-            gas_limit,
-            gas_price,
-            kind,
-            value,
-            data,
-            nonce,
-            chain_id: Some(1),
-            gas_priority_fee,
-            ..Default::default()
-        });
     }
-    if payout_block && payouts.chance(33) {
-        // The payer holds about what its transactions cost at 21,000 gas
-        // each (payouts that revert keep their value, others use more
-        // gas): late payouts may be short.
+
+    /// A payout of the payer: a plain transfer, rarely to the balance
+    /// reader (which ends the chunk's shifts).
+    fn draw_payout(&self, payouts: &mut Rng) -> Drawn {
+        let to = if payouts.chance(3) {
+            self.origin_prober
+        } else {
+            *payouts.pick(&self.targets)
+        };
+        let gas_limit = *payouts.pick(&[21_000, 21_000, 60_000, 100_000]);
+        (
+            TxKind::Call(to),
+            Bytes::new(),
+            U256::from(payouts.below(1_000_000)),
+            gas_limit,
+        )
+    }
+
+    /// The payer holds about what its transactions cost at 21,000 gas each
+    /// (payouts that revert keep their value, others use more gas): late
+    /// payouts may be short.
+    fn fund_payer_short(&mut self, payouts: &mut Rng, txs: &[TxEnv], basefee: u64) {
         use revm::context_interface::Transaction as _;
-        let price = |tx: &TxEnv| U256::from(tx.effective_gas_price(u128::from(block.basefee)));
+        let payer = self.accounts[0];
+        let price = |tx: &TxEnv| U256::from(tx.effective_gas_price(u128::from(basefee)));
         let needed: U256 = txs
             .iter()
-            .filter(|tx| tx.caller == accounts[0])
+            .filter(|tx| tx.caller == payer)
             .map(|tx| tx.value + price(tx) * U256::from(21_000))
             .sum();
         let cut = needed * U256::from(payouts.below(40)) / U256::from(100);
-        storage.insert_account(accounts[0], needed - cut, 0);
+        self.storage.insert_account(payer, needed - cut, 0);
     }
-    let input = BlockInput {
-        spec,
-        chain_id: 1,
-        block,
-        txs,
-    };
-    (storage, input)
+}
+
+/// The block environment: pre- or post-merge, with a base fee from London.
+fn block_env(rng: &mut Rng, spec: SpecId, beneficiary: Address, seed: u64) -> BlockEnv {
+    let post_merge = spec.is_enabled_in(SpecId::MERGE);
+    let london = spec.is_enabled_in(SpecId::LONDON);
+    BlockEnv {
+        number: U256::from(1000 + rng.below(1000)),
+        beneficiary,
+        timestamp: U256::from(1_700_000_000u64),
+        gas_limit: 1_000_000_000,
+        basefee: if london { 7 } else { 0 },
+        difficulty: if post_merge {
+            U256::ZERO
+        } else {
+            U256::from(131_072)
+        },
+        prevrandao: Some(B256::from(U256::from(seed))),
+        blob_excess_gas_and_price: Some(BlobExcessGasAndPrice::new(0, 3_338_477)),
+        ..Default::default()
+    }
+}
+
+/// A transaction's type, gas price and priority fee: EIP-1559 from London,
+/// legacy (sometimes free) before.
+fn fees(rng: &mut Rng, london: bool, free_gas: bool) -> (u8, u128, Option<u128>) {
+    if london {
+        (
+            2,
+            7 + u128::from(rng.below(20)),
+            Some(u128::from(rng.below(5))),
+        )
+    } else {
+        (
+            0,
+            if free_gas {
+                0
+            } else {
+                1 + u128::from(rng.below(20))
+            },
+            None,
+        )
+    }
 }

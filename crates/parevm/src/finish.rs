@@ -201,7 +201,7 @@ fn commit<S: Storage>(
             .as_ref()
             .map_err(|failure| failure.clone().into_error(index))?;
         let mut credited = None;
-        if let Some(delta) = output.beneficiary_delta {
+        if let Some(delta) = output.lazy_credit {
             let before = match current.take() {
                 Some(value) => value,
                 None => pre_block_account(storage, &beneficiary, index)?,

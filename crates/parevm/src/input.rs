@@ -64,7 +64,7 @@ pub enum Mode {
     /// from the first conflict). Fastest on blocks without dependencies.
     Chunked,
     /// Always optimistic chunks, whose storage reads from before the chunk
-    /// are tracked as deltas (module `deltas`): transactions that only add
+    /// are tracked as deltas (module `evm::deltas`): transactions that only add
     /// to or subtract from the same slots (transfers to one token holder)
     /// do not conflict, as long as every decision they took comes out the
     /// same with the real values. Tracking costs an inspector on every

@@ -5,15 +5,12 @@
 use std::collections::BTreeMap;
 
 use alloy_primitives::{Address, Bytes, U256};
-use revm::context::result::ExecutionResult;
-use revm::context::{BlockEnv, Context};
-use revm::database_interface::Database;
-use revm::handler::{MainBuilder, MainContext, SystemCallEvm};
+use revm::context::{BlockEnv, CfgEnv};
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::KECCAK_EMPTY;
 
 use super::{BlockError, SYSTEM_ADDRESS};
-use crate::evm::changes::changes_of;
+use crate::evm::machine::{system_call, Source};
 use crate::output::merge::merge_into;
 use crate::output::{AccountChange, AccountState, StateDiff};
 use crate::sequential::OverlayDb;
@@ -63,18 +60,13 @@ pub(super) fn parse_deposit(data: &[u8]) -> Result<Vec<u8>, BlockError> {
 pub(super) struct SystemCaller<'a, S: Storage> {
     pub(super) db: OverlayDb<'a, S>,
     block: BlockEnv,
-    cfg: revm::context::CfgEnv,
+    cfg: CfgEnv,
     spec: SpecId,
     pub(super) diff: StateDiff,
 }
 
 impl<'a, S: Storage> SystemCaller<'a, S> {
-    pub(super) fn new(
-        storage: &'a S,
-        block: BlockEnv,
-        cfg: revm::context::CfgEnv,
-        spec: SpecId,
-    ) -> Self {
+    pub(super) fn new(storage: &'a S, block: BlockEnv, cfg: CfgEnv, spec: SpecId) -> Self {
         Self {
             db: OverlayDb::new(storage),
             block,
@@ -113,29 +105,21 @@ impl<'a, S: Storage> SystemCaller<'a, S> {
             }
             return Ok(Bytes::new());
         }
-        let mut evm = Context::mainnet()
-            .with_db(&mut self.db)
-            .with_block(self.block.clone())
-            .with_cfg(self.cfg.clone())
-            .build_mainnet();
-        let outcome = evm.system_call(contract, data);
-        drop(evm);
-        let outcome = outcome.map_err(|e| BlockError::SystemCall {
+        let (output, changes) = system_call(
+            &mut self.db,
+            self.block.clone(),
+            self.cfg.clone(),
             contract,
-            reason: e.to_string(),
-        })?;
-        let output = match outcome.result {
-            ExecutionResult::Success { output, .. } => output.into_data(),
-            other if mandatory => {
-                return Err(BlockError::SystemCall {
-                    contract,
-                    reason: format!("{other:?}"),
-                })
-            }
-            _ => Bytes::new(),
+            data,
+            SYSTEM_ADDRESS,
+            self.spec,
+        )
+        .map_err(|reason| BlockError::SystemCall { contract, reason })?;
+        let output = match output {
+            Ok(output) => output,
+            Err(reason) if mandatory => return Err(BlockError::SystemCall { contract, reason }),
+            Err(_) => Bytes::new(),
         };
-        let mut changes = changes_of(&outcome.state, self.spec);
-        changes.remove(&SYSTEM_ADDRESS);
         self.record(&changes);
         Ok(output)
     }

@@ -1,6 +1,6 @@
 //! The Block-STM head start: the heavy transactions that, in block order,
 //! would start too late to finish with the rest are handed out first
-//! (`scheduler` module docs, "Head start").
+//! (`stm::scheduler` module docs, "Head start").
 
 use revm::context::TxEnv;
 
@@ -8,7 +8,7 @@ use revm::context::TxEnv;
 /// `1 / (HEAD_START_SHARE * threads)` of the block's.
 const HEAD_START_SHARE: u128 = 8;
 
-/// The transactions Block-STM should start first (`scheduler` module
+/// The transactions Block-STM should start first (`stm::scheduler` module
 /// docs, "Head start"), heaviest first: those that, in block order, would
 /// start so late that they would still run after the others are done.
 ///

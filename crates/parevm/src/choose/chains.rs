@@ -16,7 +16,7 @@ use crate::input::{is_plain_transfer, PLAIN_TRANSFER_GAS};
 /// as chunks (`looks_serial_beyond_deposits`).
 const PAYOUT_CHUNKS_MIN: usize = 1_024;
 
-/// Whether the block looks serial: its longest predicted chain is more than
+/// Whether the block looks serial: its longest estimated chain is more than
 /// two thirds of it. A large block whose first eighth is already mostly one
 /// chain is judged on that prefix (the pass costs time on exactly the
 /// blocks that then run sequentially, so it should be short).
@@ -29,7 +29,7 @@ pub(crate) fn looks_serial(txs: &[TxEnv]) -> bool {
 /// without code that send nothing in the block (deposits into an
 /// exchange's addresses) are not counted as payments to a shared
 /// recipient: optimistic chunks predict such an
-/// account from the transfers before them (`chunked::AccountFlows`), so
+/// account from the transfers before them (`chunks::flows::AccountFlows`), so
 /// that chain costs them nothing. A block that is serial only through
 /// deposits is better run as chunks, and so is a large block of one
 /// sender's plain transfers (payouts); one that is serial through
@@ -102,7 +102,7 @@ pub(crate) fn dominant_sender(txs: &[TxEnv]) -> Option<Address> {
 
 /// Whether a block most of which `payer` sends runs as chunks: chunks
 /// predict the payer's account, and shift its balance where a payout ran
-/// code and used more gas than predicted (`chunked::account_shifts`), as
+/// code and used more gas than predicted (`chunks::shift::account_shifts`), as
 /// long as all of its transactions are plain transfers. Only a large
 /// block pays for the chunks' fixed costs: payout blocks of 222-687
 /// transactions (0.4-1.6 ms of work) ran at 0.6-0.9x as chunks, one of
@@ -130,13 +130,13 @@ pub(crate) fn payout_path(txs: &[TxEnv]) -> Option<bool> {
     (!all_payouts).then(|| payouts_run_as_chunks(txs, payer))
 }
 
-/// Whether the block's predicted dependencies all run through contract
+/// Whether the block's estimated dependencies all run through contract
 /// entries shared by many senders, such as transfers of one token to one
 /// holder: every sender is distinct, no account receives value twice or
 /// receives value and sends, and no address argument is also a sender (a
 /// swap that pays its own sender, value passed along a chain). Such
 /// entries are often plain additions, which chunks that track deltas
-/// (`deltas` module) run without conflict; the guess only picks the path.
+/// (`evm::deltas` module) run without conflict; the guess only picks the path.
 pub(crate) fn looks_commutative(txs: &[TxEnv]) -> bool {
     // Each rule is about a pair of transactions (the prefix's senders are
     // the block's too): a prefix that breaks one, the block breaks it.
@@ -180,14 +180,14 @@ pub(crate) fn mostly_transfers(txs: &[TxEnv], min: usize) -> bool {
     coded < min && coded * 4 < txs.len()
 }
 
-/// Whether the longest predicted dependency chain has more than `limit`
+/// Whether the longest estimated dependency chain has more than `limit`
 /// transactions.
 #[cfg(test)]
 fn chain_exceeds(txs: &[TxEnv], limit: usize) -> bool {
     scan(txs, limit, None, |_| false)
 }
 
-/// Whether the longest predicted chain has more than `limit` transactions,
+/// Whether the longest estimated chain has more than `limit` transactions,
 /// stopping as soon as the answer is known: once a chain
 /// is longer than `limit`, or once the transactions left could not make one
 /// so; and, with `early_look`, answering yes after that many transactions
@@ -258,7 +258,7 @@ fn scan(
     false
 }
 
-/// The number of transactions on the longest predicted dependency chain of
+/// The number of transactions on the longest estimated dependency chain of
 /// the block (0 for an empty block, 1 when nothing depends on anything).
 #[cfg(test)]
 fn longest_chain(txs: &[TxEnv]) -> usize {

@@ -15,7 +15,7 @@ use crate::input::{is_plain_transfer, PLAIN_TRANSFER_GAS};
 pub(crate) struct Independent {
     /// Some account sends or receives more than once, and the first time
     /// in a plain transfer: the chunks may have accounts to predict
-    /// (without one, `chunked::AccountFlows` could predict none).
+    /// (without one, `chunks::flows::AccountFlows` could predict none).
     pub(crate) repeats: bool,
 }
 
@@ -35,7 +35,7 @@ struct Role {
     /// Called with anything but a plain transfer.
     called: bool,
     /// Transactions it sent or received (a call to oneself counts once),
-    /// as `chunked::AccountFlows` counts them, and whether the first was a
+    /// as `chunks::flows::AccountFlows` counts them, and whether the first was a
     /// plain transfer.
     parties: u32,
     first_plain: bool,
@@ -64,7 +64,7 @@ const FRESH: Role = Role {
 /// repeated key.
 ///
 /// Two exceptions, for accounts that chunks predict from the plain
-/// transfers before them (`chunked` module docs), never the `beneficiary`
+/// transfers before them (`chunks` module docs), never the `beneficiary`
 /// (whose fee credits are not predicted):
 /// - a sender whose transactions are all plain transfers with a gas limit
 ///   of exactly 21,000 (exchange payouts) may send many: with that limit a

@@ -25,7 +25,7 @@
 //!    account that only receives plain transfers may repeat, since the
 //!    chunks predict such accounts): chunks
 //!    ([`independence::independence`]).
-//! 5. **Serial** (the longest predicted dependency chain, through nonces,
+//! 5. **Serial** (the longest estimated dependency chain, through nonces,
 //!    value passed from one sender to the next, and payments to one
 //!    recipient, is more than two thirds of the block;
 //!    [`chains::looks_serial`]):
@@ -46,13 +46,13 @@
 //!    sequential loop then finishes the block from the longest final
 //!    prefix, keeping the executions whose answers still hold.
 //!
-//! The predictions err one way: a block predicted serial that was not loses
-//! its speedup, never correctness; a block predicted independent that was
+//! The estimates err one way: a block estimated serial that was not loses
+//! its speedup, never correctness; a block estimated independent that was
 //! not costs the chunks after the first conflict, which the sequential
 //! loop finishes.
 //!
 //! # The estimates
-//! Three kinds of dependency are predicted, all from the transactions:
+//! Three kinds of dependency are estimated, all from the transactions:
 //! - **nonce chains**: a transaction follows the previous one of its sender;
 //! - **value flow**: a transaction follows the latest earlier transaction
 //!   that paid its sender, as the recipient of a value transfer or as an

@@ -6,7 +6,6 @@
 
 use alloy_primitives::{Address, B256, U256};
 use revm::bytecode::Bytecode;
-use revm::database_interface::Database;
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::KECCAK_EMPTY;
 use revm::state::AccountInfo;
@@ -17,7 +16,8 @@ use crate::error::StorageError;
 use crate::evm::deltas::{SlotVars, TracksSlots};
 use crate::evm::journal::LazyBeneficiary;
 use crate::evm::journal::StorageProbe;
-use crate::evm::view::{apply_delta, storage_account, AccountValue};
+use crate::evm::machine::{LazySource, Source};
+use crate::evm::view::{apply_credit, storage_account, AccountValue};
 use crate::sequential::{probe_storage, storage_code, storage_info, Overlay};
 use crate::storage::{code_hash_of, Storage};
 use crate::types::Seen;
@@ -79,7 +79,7 @@ pub(super) struct ChunkDb<'a, S> {
     /// A failure the EIP-7610 probe could not return.
     pub(super) deferred: Option<StorageError>,
     /// Slots read from the pre-block storage, as tracked variables (a
-    /// tracked chunk after the first; `deltas` module).
+    /// tracked chunk after the first; `evm::deltas` module).
     pub(super) deltas: SlotVars,
     /// The answers this database gave that `reads` does not name: those
     /// from the chunk's own overlay, and the beneficiary with its pending
@@ -218,7 +218,7 @@ impl<'a, S: Storage> ChunkDb<'a, S> {
             }
         };
         let value = match self.pending {
-            Some(delta) => apply_delta(base, delta, self.spec),
+            Some(delta) => apply_credit(base, delta, self.spec),
             None => base,
         };
         self.observe(address, value.as_ref().map(|v| v.balance));
@@ -309,9 +309,7 @@ impl<S: Storage> StorageProbe for ChunkDb<'_, S> {
     }
 }
 
-impl<S: Storage> Database for ChunkDb<'_, S> {
-    type Error = StorageError;
-
+impl<S: Storage> Source for ChunkDb<'_, S> {
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StorageError> {
         if address == self.beneficiary {
             if self.in_reward && !self.beneficiary_loaded {
@@ -375,5 +373,15 @@ impl<S: Storage> Database for ChunkDb<'_, S> {
 
     fn block_hash(&mut self, number: u64) -> Result<B256, StorageError> {
         self.storage.block_hash(number)
+    }
+
+    fn take_deferred(&mut self) -> Option<StorageError> {
+        self.deferred.take()
+    }
+}
+
+impl<S: Storage> LazySource for ChunkDb<'_, S> {
+    fn credit_was_lazy(&self) -> bool {
+        self.lazy_beneficiary
     }
 }

@@ -1,18 +1,14 @@
 //! Running one chunk: its transactions in order on one EVM over the
 //! chunk's database, with the delta inspector where it is needed.
 
-use revm::context_interface::result::EVMError;
-use revm::context_interface::ContextSetters;
-use revm::handler::Handler;
-use revm::inspector::InspectorHandler;
-use revm::ExecuteEvm;
+use revm::primitives::TxKind;
 
 use super::db::{ChunkDb, Quiet};
 use super::flows::AccountFlows;
 use super::split::Chunk;
 use crate::evm::deltas::DeltaTracker;
-use crate::evm::journal::mainnet_evm_with;
-use crate::evm::task::{output_of, LazyBeneficiaryHandler, TxFailure, TxOutput};
+use crate::evm::machine::Machine;
+use crate::evm::task::{TxFailure, TxOutput};
 use crate::input::{is_plain_transfer, BlockInput, PLAIN_TRANSFER_GAS};
 use crate::output::merge::{SortedChanges, StateAccumulator};
 use crate::storage::Storage;
@@ -56,7 +52,7 @@ pub(super) fn run_chunk<'a, S: Storage>(
         planned,
         track,
     );
-    let mut evm = mainnet_evm_with(
+    let mut machine = Machine::with_tracker(
         db,
         input.block.clone(),
         input.cfg(),
@@ -67,56 +63,35 @@ pub(super) fn run_chunk<'a, S: Storage>(
         let Some(tx) = input.txs.get(index) else {
             break;
         };
-        evm.ctx
-            .journaled_state
-            .database()
-            .start(index - chunk.start);
-        evm.ctx.set_tx(tx.clone());
+        machine.source().start(index - chunk.start);
         // A transaction from or to an account the chunk may predict runs
         // with the inspector, which notes balance reads: a shift of that
         // account's balance is exact only without them (`account_shifts`).
         let watched = {
-            let db = evm.ctx.journaled_state.database();
-            db.predictable(&tx.caller)
-                || matches!(tx.kind, revm::primitives::TxKind::Call(to) if db.predictable(&to))
+            let db = machine.source();
+            db.predictable(&tx.caller) || matches!(tx.kind, TxKind::Call(to) if db.predictable(&to))
         };
-        let result = if track || watched {
-            evm.inspector.start_tx();
-            LazyBeneficiaryHandler::new().inspect_run(&mut evm)
-        } else {
-            LazyBeneficiaryHandler::new().run(&mut evm)
-        };
-        let mut state = evm.finalize();
-        let db = evm.ctx.journaled_state.database();
-        let result = match db.deferred.take() {
-            Some(error) => Err(EVMError::Database(error)),
-            None => result,
-        };
-        let result = match result {
-            Ok(result) => result,
-            Err(error) => {
-                outputs.push(Err(TxFailure::from_evm(error, TxFailure::Storage)));
+        let inspect = track || watched;
+        let executed = match machine.execute_lazy(tx, inspect, beneficiary, input.spec) {
+            Ok(executed) => executed,
+            Err(failure) => {
+                outputs.push(Err(failure));
                 chunk.close();
                 break;
             }
         };
         // No code ran (every instruction but STOP costs gas), or the
         // inspector saw no balance read.
-        let no_code = is_plain_transfer(tx)
-            && result.is_success()
-            && result.tx_gas_used() == PLAIN_TRANSFER_GAS;
+        let no_code =
+            is_plain_transfer(tx) && executed.success && executed.gas_used == PLAIN_TRANSFER_GAS;
+        let balance_read = machine.inspector().balance_read;
+        let db = machine.source();
         db.quiet.push(Quiet {
             no_code,
-            no_balance_read: no_code || ((track || watched) && !evm.inspector.balance_read),
+            no_balance_read: no_code || (inspect && !balance_read),
         });
-        let output = output_of(
-            &mut state,
-            result,
-            db.lazy_beneficiary,
-            beneficiary,
-            input.spec,
-        );
-        if let Some(delta) = output.beneficiary_delta {
+        let output = executed.output;
+        if let Some(delta) = output.lazy_credit {
             db.pending = Some(db.pending.unwrap_or_default().saturating_add(delta));
             db.touched_beneficiary = true;
         }
@@ -130,7 +105,7 @@ pub(super) fn run_chunk<'a, S: Storage>(
         outputs.push(Ok(output));
     }
     let db = std::mem::replace(
-        evm.ctx.journaled_state.database(),
+        machine.source(),
         ChunkDb::new(
             storage,
             costs,

@@ -97,7 +97,7 @@
 //! the inspector, a delegation, or a possibly empty account.
 //!
 //! The beneficiary is handled like in Block-STM: a fee credit that is the
-//! only use of the beneficiary in a transaction becomes a delta, summed in
+//! only use of the beneficiary in a transaction stays a lazy credit, summed in
 //! the chunk and applied when a later transaction of the chunk reads the
 //! beneficiary (which also logs a pre-block read of it: any credit in an
 //! earlier chunk makes that a conflict).

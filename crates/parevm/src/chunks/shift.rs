@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::execute::ChunkRun;
 use crate::evm::task::{TxFailure, TxOutput};
-use crate::evm::view::{apply_delta, storage_account, AccountValue};
+use crate::evm::view::{apply_credit, storage_account, AccountValue};
 use crate::input::BlockInput;
 use crate::pool::fan_out;
 use crate::storage::code_hash_of;
@@ -42,7 +42,7 @@ fn account_before<S: Storage>(
                 value.clone_from(written);
             }
             if let Some(delta) = run.db.pending {
-                value = apply_delta(value, delta, spec);
+                value = apply_credit(value, delta, spec);
             }
         }
         return Ok(value.as_ref().map(parts));
@@ -214,7 +214,7 @@ pub(super) fn value_after<S>(
     })
 }
 
-/// How far each tracked slot of chunk `c` moved (`deltas` module docs):
+/// How far each tracked slot of chunk `c` moved (`evm::deltas` module docs):
 /// its value before the chunk (the corrected value of the last earlier
 /// chunk that holds it) minus the value the chunk read. `shared` lists the
 /// chunk's tracked slots that an earlier chunk holds: the others cannot

@@ -3,7 +3,7 @@
 //! instead of throwing the chunk away.
 //!
 //! A chunk after the first reads the pre-block storage as if the chunks
-//! before it had written nothing (`chunked` module docs). When every
+//! before it had written nothing (`chunks` module docs). When every
 //! transfer of a token pays one account, every chunk reads that account's
 //! balance stale, and the whole chunk would be lost. Yet a transfer only
 //! adds to the balance: had the chunk read the real value `v + δ` instead
@@ -401,7 +401,7 @@ enum Pending {
 ///
 /// It also notes whether the transaction ran `BALANCE` or `SELFBALANCE`
 /// (the only instructions that read a balance of an account without code
-/// as a number), for the chunks' balance shifts (`chunked`); with `slots`
+/// as a number), for the chunks' balance shifts (`chunks::shift`); with `slots`
 /// off that is all it does.
 #[derive(Debug, Default)]
 pub(crate) struct DeltaTracker {

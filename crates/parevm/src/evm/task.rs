@@ -7,7 +7,7 @@
 //! the beneficiary, the view is told so, and if the beneficiary was not read
 //! earlier in the transaction, revm gets a zero-balance stand-in. What revm
 //! credits to the stand-in is then the fee, stored as a commutative
-//! [`EvmValue::BalanceDelta`] instead of an absolute balance: transactions
+//! [`EvmValue::FeeCredit`] instead of an absolute balance: transactions
 //! paying the same beneficiary do not conflict.
 
 use std::marker::PhantomData;
@@ -112,7 +112,7 @@ pub(crate) struct TxOutput {
     /// Changes, without the beneficiary when its credit was lazy.
     pub(crate) changes: TxChanges,
     /// The lazy beneficiary credit, if any.
-    pub(crate) beneficiary_delta: Option<U256>,
+    pub(crate) lazy_credit: Option<U256>,
     /// `changes` holds the beneficiary (it was read, so its credit was not
     /// lazy): the commit pass then reads its new state from there.
     pub(crate) beneficiary_written: bool,
@@ -152,7 +152,7 @@ pub(crate) fn output_of(
     beneficiary: Address,
     spec: SpecId,
 ) -> TxOutput {
-    let beneficiary_delta = if lazy_beneficiary {
+    let lazy_credit = if lazy_beneficiary {
         state.remove(&beneficiary).map(|a| a.info.balance)
     } else {
         None
@@ -162,7 +162,7 @@ pub(crate) fn output_of(
         receipt: receipt_of(result),
         beneficiary_written: changes.get(&beneficiary).is_some(),
         changes,
-        beneficiary_delta,
+        lazy_credit,
     }
 }
 
@@ -186,7 +186,7 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
         Self: 'a;
 
     fn dense_key(&self) -> Option<Location> {
-        // Every transaction pays the beneficiary (a lazy balance delta).
+        // Every transaction pays the beneficiary (a lazy fee credit).
         Some(Location::Account(self.block.beneficiary))
     }
 
@@ -234,7 +234,7 @@ impl<'s, S: Storage> VmTask for EvmTask<'s, S> {
             &state,
             &output.changes,
             &reads,
-            output.beneficiary_delta,
+            output.lazy_credit,
             self.block.beneficiary,
         );
         ExecOutcome::Done {
@@ -254,7 +254,7 @@ fn writes_of(
     state: &EvmState,
     changes: &TxChanges,
     reads: &ReadSet,
-    beneficiary_delta: Option<U256>,
+    lazy_credit: Option<U256>,
     beneficiary: Address,
 ) -> Vec<(Location, EvmValue)> {
     let mut writes = Vec::new();
@@ -277,11 +277,8 @@ fn writes_of(
             writes.push((Location::Storage(*address, *slot), EvmValue::Slot(*value)));
         }
     }
-    if let Some(delta) = beneficiary_delta {
-        writes.push((
-            Location::Account(beneficiary),
-            EvmValue::BalanceDelta(delta),
-        ));
+    if let Some(delta) = lazy_credit {
+        writes.push((Location::Account(beneficiary), EvmValue::FeeCredit(delta)));
     }
     writes
 }

@@ -5,7 +5,7 @@
 //! by a transaction below `i`, or the pre-block value when there is none.
 //! Two refinements:
 //! - **Lazy balance credits.** Beneficiary fees are stored as
-//!   [`EvmValue::BalanceDelta`] entries that commute with each other. A full
+//!   [`EvmValue::FeeCredit`] entries that commute with each other. A full
 //!   read of such an account sums the deltas down to the newest absolute
 //!   value. Only transactions that really read the beneficiary pay for this.
 //! - **Storage wipes.** A slot read also looks at the newest
@@ -96,7 +96,7 @@ pub(crate) enum EvmValue {
     /// The whole account (`None`: does not exist).
     Account(Option<AccountValue>),
     /// "Add this much to the balance" (a beneficiary fee), touching the account.
-    BalanceDelta(U256),
+    FeeCredit(U256),
     /// A storage slot.
     Slot(U256),
     /// Storage was cleared by this transaction.
@@ -156,7 +156,7 @@ fn same_origin(mv: &EvmMemory, key: &Location, tx: TxIdx, origin: Origin) -> boo
 
 /// Applies a (summed) balance credit that also touches the account, with
 /// the EIP-161 rule: after Spurious Dragon a touched empty account is deleted.
-pub(crate) fn apply_delta(
+pub(crate) fn apply_credit(
     base: Option<AccountValue>,
     delta: U256,
     spec: SpecId,
@@ -212,7 +212,7 @@ pub(crate) fn resolve_account<S: Storage>(
             Entry::Data(incarnation, EvmValue::Account(value)) => {
                 ControlFlow::Break(Ok((value.clone(), Origin::Version(writer, *incarnation))))
             }
-            Entry::Data(_, EvmValue::BalanceDelta(d)) => {
+            Entry::Data(_, EvmValue::FeeCredit(d)) => {
                 delta = delta.saturating_add(*d);
                 has_delta = true;
                 ControlFlow::Continue(())
@@ -227,7 +227,7 @@ pub(crate) fn resolve_account<S: Storage>(
         None => (storage_account(storage, &address)?, Origin::Storage),
     };
     Ok(if has_delta {
-        (apply_delta(base, delta, spec), Origin::Resolved)
+        (apply_credit(base, delta, spec), Origin::Resolved)
     } else {
         (base, origin)
     })
@@ -454,7 +454,7 @@ impl<S: Storage> Database for VersionedView<'_, S> {
         if self.in_reward && address == self.beneficiary && self.reads.account(&address).is_none() {
             // The fee credit is the only use of the beneficiary in this
             // transaction: hand revm a zero balance and turn what it adds
-            // into a commutative delta (see `tx_task`).
+            // into a commutative lazy fee credit (see `evm::task`).
             self.lazy_beneficiary = true;
             return Ok(Some(AccountInfo::default()));
         }

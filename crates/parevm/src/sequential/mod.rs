@@ -18,12 +18,9 @@
 
 use revm::context::{BlockEnv, CfgEnv, TxEnv};
 use revm::primitives::hardfork::SpecId;
-use revm::ExecuteEvm;
 
 use crate::error::Result;
-use crate::evm::changes::changes_of;
-use crate::evm::journal::{mainnet_evm, Eip7610Evm};
-use crate::evm::task::{receipt_of, TxFailure};
+use crate::evm::machine::Machine;
 use crate::output::TxResult;
 use crate::storage::Storage;
 
@@ -54,19 +51,19 @@ pub(crate) fn continue_block<S: Storage>(
         db.commit(&result.changes);
     }
     let beneficiary = block.beneficiary;
-    let mut evm = mainnet_evm(db, block, cfg);
+    let mut machine = Machine::new(db, block, cfg);
     let mut cumulative = done.last().map_or(0, |r| r.receipt.cumulative_gas_used);
     let mut kept = 0;
     for (index, tx) in txs.iter().enumerate().skip(done.len()) {
         if let Some((output, seen)) = replay.as_mut().and_then(|r| r.take(index)) {
-            let db = evm.ctx.journaled_state.database();
+            let db = machine.source();
             if seen.iter().all(|seen| db.answers(seen)) {
                 done.push(db.keep(output, index, beneficiary, spec, &mut cumulative)?);
                 kept += 1;
                 continue;
             }
         }
-        let result = step(&mut evm, tx, index, spec, &mut cumulative)?;
+        let result = step(&mut machine, tx, index, spec, &mut cumulative)?;
         done.push(result);
     }
     Ok(kept)
@@ -74,25 +71,17 @@ pub(crate) fn continue_block<S: Storage>(
 
 /// One transaction of the sequential loop: execute, commit, build the result.
 fn step<S: Storage>(
-    evm: &mut SeqEvm<'_, S>,
+    machine: &mut Machine<OverlayDb<'_, S>>,
     tx: &TxEnv,
     index: usize,
     spec: SpecId,
     cumulative: &mut u64,
 ) -> Result<TxResult> {
-    let outcome = evm.transact(tx.clone());
-    if let Some(source) = evm.ctx.journaled_state.database().deferred.take() {
-        return Err(crate::error::ExecError::Storage { index, source });
-    }
-    let outcome =
-        outcome.map_err(|e| TxFailure::from_evm(e, TxFailure::Storage).into_error(index))?;
-    let changes = changes_of(&outcome.state, spec);
-    evm.ctx.journaled_state.database().commit(&changes);
-    let mut receipt = receipt_of(outcome.result);
+    let (mut receipt, changes) = machine
+        .transact(tx, spec)
+        .map_err(|failure| failure.into_error(index))?;
+    machine.source().commit(&changes);
     *cumulative += receipt.gas_used;
     receipt.cumulative_gas_used = *cumulative;
     Ok(TxResult { receipt, changes })
 }
-
-/// The sequential path's EVM.
-type SeqEvm<'a, S> = Eip7610Evm<OverlayDb<'a, S>>;

@@ -4,7 +4,6 @@
 
 use alloy_primitives::{Address, B256, U256};
 use revm::bytecode::Bytecode;
-use revm::database_interface::Database;
 use revm::primitives::hardfork::SpecId;
 use revm::state::AccountInfo;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -12,6 +11,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use crate::error::{Result, StorageError};
 use crate::evm::changes::fee_credit;
 use crate::evm::journal::StorageProbe;
+use crate::evm::machine::Source;
 use crate::evm::task::TxOutput;
 use crate::evm::view::{pre_block_account, AccountValue};
 use crate::output::{AccountChange, TxResult};
@@ -162,7 +162,7 @@ impl<'a, S: Storage> OverlayDb<'a, S> {
         spec: SpecId,
         cumulative: &mut u64,
     ) -> Result<TxResult> {
-        if let Some(delta) = output.beneficiary_delta {
+        if let Some(delta) = output.lazy_credit {
             let before = match self.overlay.accounts.get(&beneficiary) {
                 Some(value) => value.clone(),
                 None => pre_block_account(self.storage, &beneficiary, index)?,
@@ -236,9 +236,7 @@ pub(crate) fn storage_code<S: Storage>(
     storage.code_by_hash(code_hash)
 }
 
-impl<S: Storage> Database for OverlayDb<'_, S> {
-    type Error = StorageError;
-
+impl<S: Storage> Source for OverlayDb<'_, S> {
     fn basic(&mut self, address: Address) -> Result<Option<AccountInfo>, StorageError> {
         if let Some(value) = self.overlay.accounts.get(&address) {
             // Code not cached here is fetched by `code_by_hash`.
@@ -260,5 +258,9 @@ impl<S: Storage> Database for OverlayDb<'_, S> {
 
     fn block_hash(&mut self, number: u64) -> Result<B256, StorageError> {
         self.storage.block_hash(number)
+    }
+
+    fn take_deferred(&mut self) -> Option<StorageError> {
+        self.deferred.take()
     }
 }

@@ -67,7 +67,7 @@ mod tests {
                 created_address: None,
             },
             changes: Default::default(),
-            beneficiary_delta: None,
+            lazy_credit: None,
             beneficiary_written: false,
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! This is the seam between Block-STM and the virtual machine. The loop
 //! knows how to execute, validate, abort and record; what a transaction
-//! *does* is behind [`VmTask`]. The EVM implements it in `tx_task`; tests
+//! *does* is behind [`VmTask`]. The EVM implements it in `evm::task`; tests
 //! implement it with a mock transaction type to check the scheduler and
 //! mv-memory against a sequential baseline, and to inject panics.
 
