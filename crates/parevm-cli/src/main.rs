@@ -50,7 +50,8 @@ enum Command {
     /// optimistic chunks and `auto`) and sequentially until time runs out;
     /// report any divergence with the seed that reproduces it.
     Stress(commands::stress::Args),
-    /// Execute mainnet fixture blocks (block.json + prestate.json) and check
+    /// Execute fixture blocks (block.json + prestate.json) of mainnet or a
+    /// chain given by its genesis file, and check
     /// them against their headers, sequential and parallel.
     Run(commands::run::Args),
     /// Run Ethereum execution-spec state tests through the parallel path.

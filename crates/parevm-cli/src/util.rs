@@ -111,3 +111,50 @@ mod tests {
         assert_eq!(median(&[]), 0.0);
     }
 }
+
+/// The chain named by `--chain`: `mainnet`, or a geth-style genesis file
+/// (`.json`) whose `config` gives the fork schedule, chain id and blob
+/// schedule.
+///
+/// # Errors
+/// A message naming the file when it cannot be read or is not a genesis
+/// file parevm can execute.
+pub(crate) fn load_chain(name: &str) -> anyhow::Result<parevm::ChainSpec> {
+    use anyhow::Context as _;
+    if name == "mainnet" {
+        return Ok(parevm::ChainSpec::mainnet());
+    }
+    let json = std::fs::read_to_string(name).with_context(|| {
+        format!("--chain {name}: neither `mainnet` nor a readable genesis file")
+    })?;
+    parevm::ChainSpec::from_genesis_json(&json).with_context(|| format!("--chain {name}"))
+}
+
+#[cfg(test)]
+mod chain_tests {
+    use super::*;
+
+    #[test]
+    fn chain_names_mainnet_or_a_genesis_file() {
+        assert_eq!(load_chain("mainnet").expect("built in").chain_id, 1);
+        let missing = load_chain("/nonexistent/genesis.json").expect_err("no such file");
+        assert!(
+            format!("{missing:#}").contains("/nonexistent/genesis.json"),
+            "{missing:#}"
+        );
+        let dir = std::env::temp_dir().join(format!("parevm-chain-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let path = dir.join("genesis.json");
+        std::fs::write(
+            &path,
+            r#"{"config": {"chainId": 31337, "londonBlock": 0, "shanghaiTime": 0}, "alloc": {}}"#,
+        )
+        .expect("write");
+        let chain = load_chain(path.to_str().expect("utf-8")).expect("a genesis file");
+        assert_eq!(chain.chain_id, 31337);
+        std::fs::write(&path, r#"{"config": {"chainId": "x"}}"#).expect("write");
+        let bad = load_chain(path.to_str().expect("utf-8")).expect_err("not a genesis");
+        assert!(format!("{bad:#}").contains("genesis.json"), "{bad:#}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -10,7 +10,7 @@ use revm::primitives::TxKind;
 /// Everything needed to execute a block's transactions.
 #[derive(Clone, Debug)]
 pub struct BlockInput {
-    /// The fork rules (see [`spec_id_for_mainnet`](crate::chain::spec_id_for_mainnet)).
+    /// The fork rules (see [`ChainSpec::spec_at`](crate::chain::ChainSpec::spec_at)).
     pub spec: SpecId,
     /// Chain id (1 for Ethereum mainnet).
     pub chain_id: u64,

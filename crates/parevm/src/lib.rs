@@ -88,7 +88,7 @@ mod test_txs;
 pub mod trie;
 pub mod types;
 
-pub use chain::spec_id_for_mainnet;
+pub use chain::ChainSpec;
 pub use error::{ExecError, Result, StorageError};
 pub use input::{max_blobs_per_tx, BlockInput, Config, Mode};
 pub use output::{

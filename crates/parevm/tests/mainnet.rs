@@ -54,7 +54,8 @@ fn mainnet_blocks_match_headers_on_both_paths() {
     );
     let mut failures = Vec::new();
     for dir in &dirs {
-        let fixture = read_mainnet_fixture(dir).unwrap_or_else(|e| panic!("{e}"));
+        let fixture = read_mainnet_fixture(dir, &parevm::ChainSpec::mainnet())
+            .unwrap_or_else(|e| panic!("{e}"));
         let block = &fixture.block;
         let sequential = process_block(&fixture.storage, block, &Config::sequential());
         // Block-STM at 1 and 4 threads, optimistic chunks at 2 and 5 (on
@@ -141,7 +142,7 @@ fn malformed_fixtures_name_file_and_field() {
     // Truncated JSON.
     let text = block.to_string();
     write("block.json", &text[..text.len() / 2]);
-    let err = read_mainnet_fixture(&tmp)
+    let err = read_mainnet_fixture(&tmp, &parevm::ChainSpec::mainnet())
         .expect_err("truncated")
         .to_string();
     assert!(err.contains("block.json"), "{err}");
@@ -150,7 +151,9 @@ fn malformed_fixtures_name_file_and_field() {
     let mut bad = block.clone();
     bad["gasUsed"] = serde_json::json!("0xzz");
     write("block.json", &bad.to_string());
-    let err = read_mainnet_fixture(&tmp).expect_err("bad hex").to_string();
+    let err = read_mainnet_fixture(&tmp, &parevm::ChainSpec::mainnet())
+        .expect_err("bad hex")
+        .to_string();
     assert!(
         err.contains("block.json") && err.contains("gasUsed"),
         "{err}"
@@ -164,7 +167,9 @@ fn malformed_fixtures_name_file_and_field() {
     {
         tx.remove("nonce");
         write("block.json", &bad.to_string());
-        let err = read_mainnet_fixture(&tmp).expect_err("missing").to_string();
+        let err = read_mainnet_fixture(&tmp, &parevm::ChainSpec::mainnet())
+            .expect_err("missing")
+            .to_string();
         assert!(
             err.contains("block.json") && err.contains("transactions"),
             "{err}"
@@ -174,7 +179,7 @@ fn malformed_fixtures_name_file_and_field() {
     // Missing prestate file.
     write("block.json", &block.to_string());
     std::fs::remove_file(tmp.join("prestate.json")).expect("rm");
-    let err = read_mainnet_fixture(&tmp)
+    let err = read_mainnet_fixture(&tmp, &parevm::ChainSpec::mainnet())
         .expect_err("missing file")
         .to_string();
     assert!(err.contains("prestate"), "{err}");

@@ -1,4 +1,5 @@
-//! `parevm run`: execute mainnet fixture blocks (block + prestate) on the
+//! `parevm run`: execute fixture blocks (block + prestate, of mainnet or of
+//! the chain `--chain` names) on the
 //! sequential and the parallel path with whole-block processing, and check
 //! them against their headers and each other.
 
@@ -14,7 +15,7 @@ use parevm_testkit::fixtures::mainnet::{read_mainnet_fixture, MainnetFixture};
 use serde_json::json;
 
 use crate::report::{progress_bar, table};
-use crate::util::{default_threads, timed};
+use crate::util::{default_threads, load_chain, timed};
 
 /// Arguments of `parevm run`.
 #[derive(clap::Args, Debug)]
@@ -29,6 +30,10 @@ pub(crate) struct Args {
     /// Print one JSON object per block and a final summary object.
     #[arg(long)]
     json: bool,
+    /// The chain the blocks belong to: `mainnet`, or a geth-style genesis
+    /// file whose `config` gives the forks, chain id and blob schedule.
+    #[arg(long, default_value = "mainnet")]
+    chain: String,
 }
 
 /// What running one block found.
@@ -175,12 +180,13 @@ fn speedup(report: &BlockReport) -> f64 {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let threads = args.threads.max(1);
+    let chain = load_chain(&args.chain)?;
     let dirs = fixture_dirs(&args.paths)?;
     let bar = progress_bar(dirs.len() as u64, !args.json);
     let mut reports = Vec::with_capacity(dirs.len());
     for dir in &dirs {
         bar.set_message(dir.display().to_string());
-        let fixture = read_mainnet_fixture(dir)?;
+        let fixture = read_mainnet_fixture(dir, &chain)?;
         let report = check_fixture(&fixture, threads);
         if args.json {
             let mut object = json!({

@@ -32,6 +32,7 @@ use revm::primitives::eip4844::{
 };
 use revm::primitives::hardfork::SpecId;
 
+use crate::chain::ChainSpec;
 use crate::error::{ExecError, StorageError};
 use crate::output::merge::merge_into;
 use crate::output::{BlockResult, StateDiff};
@@ -57,8 +58,6 @@ pub const WITHDRAWAL_REQUEST_ADDRESS: Address =
 /// EIP-7251 consolidation request contract.
 pub const CONSOLIDATION_REQUEST_ADDRESS: Address =
     address!("0000BBdDc7CE488642fb579F8B00f3a590007251");
-/// The mainnet deposit contract (EIP-6110 deposit requests come from its logs).
-pub const MAINNET_DEPOSIT_CONTRACT: Address = address!("00000000219ab540356cBB839Cbe05303d7705Fa");
 /// Topic 0 of the deposit contract's `DepositEvent(bytes,bytes,bytes,bytes,bytes)`.
 pub const DEPOSIT_EVENT_TOPIC: B256 =
     b256!("649bbc62d0e31342afea4e5cd82d4049e7e1ee912fc0889aa790803be39038c5");
@@ -114,8 +113,31 @@ impl FullBlock {
             txs,
             withdrawals,
             ommers,
-            deposit_contract: MAINNET_DEPOSIT_CONTRACT,
+            deposit_contract: crate::chain::MAINNET_DEPOSIT_CONTRACT,
             blob_params: default_blob_params(spec),
+        }
+    }
+
+    /// A block of `chain`: its rules, chain id, deposit contract and blob
+    /// parameters from the chain's schedule at the header's number and
+    /// timestamp.
+    pub fn on_chain(
+        chain: &ChainSpec,
+        header: Header,
+        txs: Vec<revm::context::TxEnv>,
+        withdrawals: Option<Vec<Withdrawal>>,
+        ommers: Vec<Ommer>,
+    ) -> Self {
+        let spec = chain.spec_at(header.number, header.timestamp);
+        Self {
+            spec,
+            chain_id: chain.chain_id,
+            blob_params: chain.blob_params_at(spec, header.timestamp),
+            deposit_contract: chain.deposit_contract,
+            header,
+            txs,
+            withdrawals,
+            ommers,
         }
     }
 

@@ -415,7 +415,7 @@ fn build(plan: &Plan) -> anyhow::Result<Case> {
             })
         }
         Plan::Mainnet(dir) => {
-            let fixture = read_mainnet_fixture(dir)?;
+            let fixture = read_mainnet_fixture(dir, &parevm::ChainSpec::mainnet())?;
             let input = fixture.block.block_input();
             Ok(Case {
                 workload: "mainnet".to_owned(),
