@@ -605,6 +605,12 @@ fn testkit_has_no_cycles() {
     }
 }
 
+#[test]
+fn state_database_has_no_cycles() {
+    check("../parevm-db/src", "lib.rs", cycle_violations);
+    check("../parevm-db/src", "lib.rs", root_import_violations);
+}
+
 /// A crate from one text, in which a line `== path` starts each file.
 fn synthetic(tree: &str) -> Analysis {
     let mut sources: Vec<Source> = Vec::new();

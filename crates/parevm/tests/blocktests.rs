@@ -9,8 +9,9 @@ use std::path::PathBuf;
 
 use parevm::{Config, Mode};
 use parevm_testkit::fixtures::blocktest::{
-    read_blockchain_test_file, run_blockchain_test, TestOutcome,
+    read_blockchain_test_file, run_blockchain_test, BlockchainTest, TestOutcome,
 };
+use parevm_testkit::fixtures::blocktest_db::run_blockchain_test_in_db;
 use parevm_testkit::fixtures::{collect_json_files, default_fixtures_dir};
 
 fn suite(relative: &str) -> Option<Vec<PathBuf>> {
@@ -28,6 +29,15 @@ fn suite(relative: &str) -> Option<Vec<PathBuf>> {
 }
 
 fn run_suite(relative: &str, mode: Mode, threads: usize) {
+    run_suite_with(relative, mode, threads, run_blockchain_test);
+}
+
+fn run_suite_with(
+    relative: &str,
+    mode: Mode,
+    threads: usize,
+    runner: fn(&BlockchainTest, &Config) -> TestOutcome,
+) {
     let config = Config {
         mode,
         ..Config::block_stm(threads)
@@ -38,7 +48,7 @@ fn run_suite(relative: &str, mode: Mode, threads: usize) {
     for file in &files {
         let tests = read_blockchain_test_file(file).unwrap_or_else(|e| panic!("{e}"));
         for (name, test) in &tests {
-            match run_blockchain_test(test, &config) {
+            match runner(test, &config) {
                 TestOutcome::Passed => passed += 1,
                 TestOutcome::Skipped(reason) => skipped.push(format!("{name}: {reason}")),
                 TestOutcome::Failed(reason) => failed.push(format!("{name}: {reason}")),
@@ -101,5 +111,29 @@ fn valid_blocks_chunked_3() {
         "ethereum-tests/BlockchainTests/ValidBlocks",
         Mode::Chunked,
         3,
+    );
+}
+
+/// The same tests imported through the state database (`parevm-db`):
+/// genesis, every block committed with its state root checked by the
+/// database's incremental trie, the final root against the expected
+/// post-state.
+#[test]
+fn eest_blockchain_tests_through_the_database() {
+    run_suite_with(
+        "eest/blockchain_tests",
+        Mode::Auto,
+        2,
+        run_blockchain_test_in_db,
+    );
+}
+
+#[test]
+fn valid_blocks_through_the_database() {
+    run_suite_with(
+        "ethereum-tests/BlockchainTests/ValidBlocks",
+        Mode::Auto,
+        2,
+        run_blockchain_test_in_db,
     );
 }

@@ -105,7 +105,7 @@ impl<S: Storage + ?Sized> Storage for &S {
 }
 
 /// A stored code hash, with zero (some storages' "no code") as the empty one.
-pub(crate) fn code_hash_of(hash: B256) -> B256 {
+pub fn code_hash_of(hash: B256) -> B256 {
     if hash.is_zero() {
         KECCAK_EMPTY
     } else {
