@@ -58,6 +58,8 @@ enum Command {
     Statetest(commands::statetest::Args),
     /// Import blockchain tests block by block through the parallel path.
     Blocktest(commands::blocktest::Args),
+    /// Read a state database back: its head, an account, a slot.
+    State(commands::state::Args),
 }
 
 fn main() -> ExitCode {
@@ -69,6 +71,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Statetest(args) => commands::statetest::run(args),
         Command::Blocktest(args) => commands::blocktest::run(args),
+        Command::State(args) => commands::state::run(args),
     };
     match result {
         Ok(code) => code,

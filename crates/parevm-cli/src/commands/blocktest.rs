@@ -8,6 +8,7 @@ use parevm::{Config, Mode};
 use parevm_testkit::fixtures::blocktest::{
     read_blockchain_test_file, run_blockchain_test, TestOutcome,
 };
+use parevm_testkit::fixtures::blocktest_db::run_blockchain_test_in_db;
 use parevm_testkit::fixtures::collect_json_files;
 use serde_json::json;
 
@@ -23,13 +24,18 @@ pub(crate) struct Args {
     /// Worker threads of the parallel path.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
-    /// The parallel path to check against the sequential one: `parallel`
-    /// (Block-STM), `chunked` (optimistic chunks) or `auto`.
+    /// The parallel path to check against the sequential one: `block-stm`,
+    /// `chunked` (optimistic chunks), `chunked-deltas` or `auto`.
     #[arg(long, value_enum, default_value_t = CheckedMode::BlockStm)]
     mode: CheckedMode,
     /// Print one JSON object per test and a final summary object.
     #[arg(long)]
     json: bool,
+    /// Import each test through a state database (in memory): every block
+    /// committed with its state root checked by the database's
+    /// incremental trie, instead of the in-memory state.
+    #[arg(long)]
+    db: bool,
 }
 
 /// `--mode` of `blocktest`.
@@ -64,7 +70,13 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         bar.set_message(file.display().to_string());
         let tests = read_blockchain_test_file(file)?;
         for (name, test) in &tests {
-            let (outcome, ms) = timed(|| run_blockchain_test(test, &config));
+            let (outcome, ms) = timed(|| {
+                if args.db {
+                    run_blockchain_test_in_db(test, &config)
+                } else {
+                    run_blockchain_test(test, &config)
+                }
+            });
             total_ms += ms;
             if args.json {
                 let mut object = json!({

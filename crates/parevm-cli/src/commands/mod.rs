@@ -3,5 +3,6 @@
 pub(crate) mod bench;
 pub(crate) mod blocktest;
 pub(crate) mod run;
+pub(crate) mod state;
 pub(crate) mod statetest;
 pub(crate) mod stress;

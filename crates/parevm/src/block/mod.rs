@@ -39,12 +39,15 @@ use crate::output::{BlockResult, StateDiff};
 use crate::storage::LayeredStorage;
 use crate::storage::Storage;
 
+pub mod genesis;
 mod header;
 mod system;
+mod tx;
 
 use crate::input::BlockInput;
 pub use header::{default_blob_params, validate_header};
 use system::{block_reward, parse_deposit, SystemCaller};
+pub use tx::{from_consensus, tx_env};
 
 /// The caller of system calls (EIP-4788 and later).
 pub const SYSTEM_ADDRESS: Address = address!("fffffffffffffffffffffffffffffffffffffffe");

@@ -1,0 +1,104 @@
+//! From consensus data to what parevm executes: a signed transaction to
+//! revm's transaction environment, and a consensus block to a
+//! [`FullBlock`](super::FullBlock) of a chain.
+
+use alloy_consensus::transaction::{Recovered, SignerRecoverable as _};
+use alloy_consensus::{Block, Transaction as _, TxEip4844Variant, TxEnvelope};
+use alloy_primitives::B256;
+use revm::context::either::Either;
+use revm::context::TxEnv;
+
+use super::{BlockError, FullBlock, Ommer};
+use crate::chain::ChainSpec;
+
+/// The revm transaction environment of a signed transaction with a known
+/// sender. Works for every Ethereum transaction type, including legacy
+/// transactions without a chain id (pre-EIP-155).
+pub fn tx_env(tx: &Recovered<TxEnvelope>) -> TxEnv {
+    let inner = tx.inner();
+    let dynamic_fee = inner.is_dynamic_fee();
+    TxEnv {
+        tx_type: inner.tx_type() as u8,
+        caller: tx.signer(),
+        gas_limit: inner.gas_limit(),
+        gas_price: inner.max_fee_per_gas(),
+        kind: inner.kind(),
+        value: inner.value(),
+        data: inner.input().clone(),
+        nonce: inner.nonce(),
+        chain_id: inner.chain_id(),
+        access_list: inner.access_list().cloned().unwrap_or_default(),
+        gas_priority_fee: if dynamic_fee {
+            inner.max_priority_fee_per_gas()
+        } else {
+            None
+        },
+        blob_hashes: inner
+            .blob_versioned_hashes()
+            .map(<[B256]>::to_vec)
+            .unwrap_or_default(),
+        max_fee_per_blob_gas: inner.max_fee_per_blob_gas().unwrap_or_default(),
+        authorization_list: inner
+            .authorization_list()
+            .map(|list| list.iter().cloned().map(Either::Left).collect())
+            .unwrap_or_default(),
+    }
+}
+
+/// `block`, its senders recovered, as a block of `chain`. Checks what the
+/// body alone decides: the transactions root, the ommers hash, and that no
+/// blob transaction carries its sidecar.
+///
+/// # Errors
+/// [`BlockError::Invalid`] naming the transaction or the field.
+pub fn from_consensus(
+    chain: &ChainSpec,
+    block: Block<TxEnvelope>,
+) -> Result<FullBlock, BlockError> {
+    let invalid = |message: String| BlockError::Invalid(message);
+    let mut txs = Vec::with_capacity(block.body.transactions.len());
+    for (i, tx) in block.body.transactions.iter().enumerate() {
+        if let TxEnvelope::Eip4844(signed) = tx {
+            if matches!(signed.tx(), TxEip4844Variant::TxEip4844WithSidecar(_)) {
+                return Err(invalid(format!(
+                    "transaction {i}: blob transaction with its sidecar inside a block"
+                )));
+            }
+        }
+        let sender = tx
+            .recover_signer()
+            .map_err(|e| invalid(format!("transaction {i}: bad signature: {e}")))?;
+        txs.push(tx_env(&Recovered::new_unchecked(tx.clone(), sender)));
+    }
+    let tx_root = alloy_consensus::proofs::calculate_transaction_root(&block.body.transactions);
+    if tx_root != block.header.transactions_root {
+        return Err(invalid(format!(
+            "transactions root {tx_root} != header {}",
+            block.header.transactions_root
+        )));
+    }
+    let ommers_hash = alloy_consensus::proofs::calculate_ommers_root(&block.body.ommers);
+    if ommers_hash != block.header.ommers_hash {
+        return Err(invalid(format!(
+            "ommers hash {ommers_hash} != header {}",
+            block.header.ommers_hash
+        )));
+    }
+    let ommers = block
+        .body
+        .ommers
+        .iter()
+        .map(|o| Ommer {
+            beneficiary: o.beneficiary,
+            number: o.number,
+        })
+        .collect();
+    let withdrawals = block.body.withdrawals.map(|w| w.into_inner());
+    Ok(FullBlock::on_chain(
+        chain,
+        block.header,
+        txs,
+        withdrawals,
+        ommers,
+    ))
+}
