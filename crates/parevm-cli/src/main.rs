@@ -58,6 +58,10 @@ enum Command {
     Statetest(commands::statetest::Args),
     /// Import blockchain tests block by block through the parallel path.
     Blocktest(commands::blocktest::Args),
+    /// Import a chain into a state database: a genesis file, then RLP
+    /// blocks, each executed in parallel, checked against its header (state
+    /// root included) and committed.
+    Import(commands::import::Args),
     /// Read a state database back: its head, an account, a slot.
     State(commands::state::Args),
 }
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Statetest(args) => commands::statetest::run(args),
         Command::Blocktest(args) => commands::blocktest::run(args),
+        Command::Import(args) => commands::import::run(args),
         Command::State(args) => commands::state::run(args),
     };
     match result {

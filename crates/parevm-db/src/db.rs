@@ -7,7 +7,7 @@ use parevm::StateDiff;
 use redb::{ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _};
 
 use crate::snapshot::Snapshot;
-use crate::types::{CommitError, DbError, Head, StoredAccount};
+use crate::types::{CommitError, Committed, DbError, Head, StoredAccount};
 use crate::{schema, trie};
 
 /// A parevm state database.
@@ -133,9 +133,12 @@ impl StateDb {
         header_rlp: &[u8],
         diff: &StateDiff,
         expected_root: Option<B256>,
-    ) -> Result<B256, CommitError> {
+    ) -> Result<Committed, CommitError> {
+        let started = std::time::Instant::now();
         let txn = self.db.begin_write().map_err(DbError::storage)?;
         let root = trie::apply(&txn, diff)?;
+        let root_time = started.elapsed();
+        let started = std::time::Instant::now();
         if let Some(expected) = expected_root.filter(|expected| *expected != root) {
             txn.abort().map_err(DbError::storage)?;
             return Err(CommitError::RootMismatch {
@@ -163,7 +166,11 @@ impl StateDb {
                 .map_err(DbError::storage)?;
         }
         txn.commit().map_err(DbError::storage)?;
-        Ok(root)
+        Ok(Committed {
+            root,
+            root_time,
+            write_time: started.elapsed(),
+        })
     }
 
     /// The state root the head's state would have with `diff` applied,

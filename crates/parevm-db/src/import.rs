@@ -58,8 +58,10 @@ pub struct ImportStats {
     pub gas: u64,
     /// Time to execute it (parevm, whole-block processing).
     pub execute: Duration,
-    /// Time to apply its diff, compute the state root and commit.
-    pub commit: Duration,
+    /// Time to apply its diff and compute the state root.
+    pub root: Duration,
+    /// Time to write and commit the database transaction.
+    pub write: Duration,
 }
 
 /// Writes the genesis state `alloc` (every account with its code and
@@ -83,6 +85,7 @@ pub fn init_genesis(
         });
     }
     db.commit_block(0, hash, header_rlp, alloc, expected_root)
+        .map(|committed| committed.root)
         .map_err(|e| match e {
             CommitError::Db(e) => ImportError::Db(e),
             root => ImportError::Root(root),
@@ -131,22 +134,23 @@ pub fn import_block(
         return Err(invalid(mismatch));
     }
     let execute = started.elapsed();
-    let started = Instant::now();
     let header_rlp = alloy_rlp::encode(&block.header);
-    db.commit_block(
-        number,
-        hash,
-        &header_rlp,
-        &processed.state,
-        Some(block.header.state_root),
-    )
-    .map_err(|e| match e {
-        CommitError::Db(e) => ImportError::Db(e),
-        root => ImportError::Root(root),
-    })?;
+    let committed = db
+        .commit_block(
+            number,
+            hash,
+            &header_rlp,
+            &processed.state,
+            Some(block.header.state_root),
+        )
+        .map_err(|e| match e {
+            CommitError::Db(e) => ImportError::Db(e),
+            root => ImportError::Root(root),
+        })?;
     Ok(ImportStats {
         gas: processed.gas_used,
         execute,
-        commit: started.elapsed(),
+        root: committed.root_time,
+        write: committed.write_time,
     })
 }

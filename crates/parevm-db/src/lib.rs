@@ -30,4 +30,4 @@ mod types;
 
 pub use db::StateDb;
 pub use snapshot::Snapshot;
-pub use types::{CommitError, DbError, Head, StoredAccount};
+pub use types::{CommitError, Committed, DbError, Head, StoredAccount};

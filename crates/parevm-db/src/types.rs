@@ -62,6 +62,19 @@ pub struct StoredAccount {
     pub storage_root: B256,
 }
 
+/// A committed block's state root, and what computing it and writing the
+/// block took.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Committed {
+    /// The state root after the block.
+    pub root: B256,
+    /// Applying the diff to the tables and computing the root.
+    pub root_time: std::time::Duration,
+    /// Writing the header, hash and head, and committing (with its sync to
+    /// disk).
+    pub write_time: std::time::Duration,
+}
+
 /// Why a block could not be committed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {

@@ -56,7 +56,8 @@ fn incremental_roots_equal_a_full_rebuild() {
         let genesis_root = trie::state_root(&state, &StateDiff::new());
         let root = db
             .commit_block(0, B256::ZERO, &[], &as_diff(&state), Some(genesis_root))
-            .expect("genesis");
+            .expect("genesis")
+            .root;
         assert_eq!(root, genesis_root);
         // The block, then the same transactions twice more, each sender's
         // nonces moved past its transactions before (creations land on new
@@ -81,7 +82,8 @@ fn incremental_roots_equal_a_full_rebuild() {
             let number = number as u64 + 1;
             let root = db
                 .commit_block(number, B256::ZERO, &[], &result.state, None)
-                .expect("commit");
+                .expect("commit")
+                .root;
             assert_eq!(root, expected, "seed {seed}, block {number}");
             state.apply(&result.state);
             blocks += 1;
@@ -191,7 +193,8 @@ fn a_wrong_root_writes_nothing() {
             &StateDiff::from([(address, change(1))]),
             None,
         )
-        .expect("genesis");
+        .expect("genesis")
+        .root;
     let wrong = db.commit_block(
         1,
         B256::ZERO,

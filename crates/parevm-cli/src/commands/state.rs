@@ -124,7 +124,8 @@ mod tests {
                 &StateDiff::from([(address, change)]),
                 None,
             )
-            .expect("genesis");
+            .expect("genesis")
+            .root;
         let head = answer(&db, Query::Head).expect("head");
         assert_eq!(head["number"], 0);
         assert_eq!(head["state_root"], json!(root));
