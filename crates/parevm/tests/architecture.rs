@@ -60,6 +60,7 @@ const REVM_DATA_TYPES: &[&str] = &[
     "revm::context::TxEnv",
     "revm::context::BlockEnv",
     "revm::context::CfgEnv",
+    "revm::context::either",
     "revm::context_interface::Transaction",
     "revm::context_interface::block::BlobExcessGasAndPrice",
     "revm::state::AccountInfo",
