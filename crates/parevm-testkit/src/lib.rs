@@ -11,6 +11,7 @@
 //!   their pre-state, execution-spec state tests and blockchain tests, and
 //!   geth's `prestateTracer` JSON.
 
+pub mod chain;
 pub mod fixtures;
 pub mod gen;
 pub mod workload;

@@ -51,6 +51,7 @@ struct Totals {
     imported: u64,
     skipped: u64,
     gas: u64,
+    senders: Duration,
     execute: Duration,
     root: Duration,
     write: Duration,
@@ -208,10 +209,12 @@ fn import_one(
         ))
     })?;
     let parent_spec = chain.spec_at(parent.number, parent.timestamp);
-    let full =
-        from_consensus(chain, block).map_err(|e| Failure::Check(format!("block {number}: {e}")))?;
+    let started = Instant::now();
+    let full = from_consensus(chain, block, config.threads.get())
+        .map_err(|e| Failure::Check(format!("block {number}: {e}")))?;
     validate_header(&full, &parent, parent_spec)
         .map_err(|e| Failure::Check(format!("block {number}: {e}")))?;
+    totals.senders += started.elapsed();
     match import_block(db, &full, hash, config) {
         Ok(stats) => {
             totals.imported += 1;
@@ -240,6 +243,7 @@ fn report(args: &Args, db: &StateDb, totals: &Totals, wall: Duration) -> anyhow:
         "gas": totals.gas,
         "seconds": seconds(wall),
         "mgas_per_s": mgas_per_s,
+        "senders_s": seconds(totals.senders),
         "execute_s": seconds(totals.execute),
         "state_root_s": seconds(totals.root),
         "commit_s": seconds(totals.write),
@@ -249,12 +253,13 @@ fn report(args: &Args, db: &StateDb, totals: &Totals, wall: Duration) -> anyhow:
         println!("{summary}");
     } else {
         println!(
-            "imported {} blocks ({} already there), {:.1} Mgas in {:.2} s: {:.1} Mgas/s; execution {:.2} s, state root {:.2} s, commit {:.2} s",
+            "imported {} blocks ({} already there), {:.1} Mgas in {:.2} s: {:.1} Mgas/s; senders and header {:.2} s, execution {:.2} s, state root {:.2} s, commit {:.2} s",
             totals.imported,
             totals.skipped,
             totals.gas as f64 / 1e6,
             seconds(wall),
             mgas_per_s,
+            seconds(totals.senders),
             seconds(totals.execute),
             seconds(totals.root),
             seconds(totals.write)

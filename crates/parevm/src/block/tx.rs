@@ -10,6 +10,7 @@ use revm::context::TxEnv;
 
 use super::{BlockError, FullBlock, Ommer};
 use crate::chain::ChainSpec;
+use crate::pool::fan_out;
 
 /// The revm transaction environment of a signed transaction with a known
 /// sender. Works for every Ethereum transaction type, including legacy
@@ -45,31 +46,19 @@ pub fn tx_env(tx: &Recovered<TxEnvelope>) -> TxEnv {
     }
 }
 
-/// `block`, its senders recovered, as a block of `chain`. Checks what the
-/// body alone decides: the transactions root, the ommers hash, and that no
-/// blob transaction carries its sidecar.
+/// `block`, its senders recovered (on `threads` threads), as a block of
+/// `chain`. Checks what the body alone decides: the transactions root, the
+/// ommers hash, and that no blob transaction carries its sidecar.
 ///
 /// # Errors
 /// [`BlockError::Invalid`] naming the transaction or the field.
 pub fn from_consensus(
     chain: &ChainSpec,
     block: Block<TxEnvelope>,
+    threads: usize,
 ) -> Result<FullBlock, BlockError> {
     let invalid = |message: String| BlockError::Invalid(message);
-    let mut txs = Vec::with_capacity(block.body.transactions.len());
-    for (i, tx) in block.body.transactions.iter().enumerate() {
-        if let TxEnvelope::Eip4844(signed) = tx {
-            if matches!(signed.tx(), TxEip4844Variant::TxEip4844WithSidecar(_)) {
-                return Err(invalid(format!(
-                    "transaction {i}: blob transaction with its sidecar inside a block"
-                )));
-            }
-        }
-        let sender = tx
-            .recover_signer()
-            .map_err(|e| invalid(format!("transaction {i}: bad signature: {e}")))?;
-        txs.push(tx_env(&Recovered::new_unchecked(tx.clone(), sender)));
-    }
+    let txs = recover_senders(&block.body.transactions, threads)?;
     let tx_root = alloy_consensus::proofs::calculate_transaction_root(&block.body.transactions);
     if tx_root != block.header.transactions_root {
         return Err(invalid(format!(
@@ -101,4 +90,46 @@ pub fn from_consensus(
         withdrawals,
         ommers,
     ))
+}
+
+/// Transactions per thread of the sender recovery, at least: below it
+/// waking a thread costs more than the recoveries it takes over.
+const RECOVERY_PART_MIN: usize = 16;
+
+/// Each transaction's revm environment, its sender recovered from its
+/// signature; split over `threads` threads on large blocks.
+fn recover_senders(txs: &[TxEnvelope], threads: usize) -> Result<Vec<TxEnv>, BlockError> {
+    let recover = |(i, tx): (usize, &TxEnvelope)| {
+        if let TxEnvelope::Eip4844(signed) = tx {
+            if matches!(signed.tx(), TxEip4844Variant::TxEip4844WithSidecar(_)) {
+                return Err(BlockError::Invalid(format!(
+                    "transaction {i}: blob transaction with its sidecar inside a block"
+                )));
+            }
+        }
+        let sender = tx
+            .recover_signer()
+            .map_err(|e| BlockError::Invalid(format!("transaction {i}: bad signature: {e}")))?;
+        Ok(tx_env(&Recovered::new_unchecked(tx.clone(), sender)))
+    };
+    let parts = (txs.len() / RECOVERY_PART_MIN).clamp(1, threads.max(1));
+    if parts == 1 {
+        return txs.iter().enumerate().map(recover).collect();
+    }
+    let chunk = txs.len().div_ceil(parts);
+    let recovered = fan_out(parts, |part| {
+        let start = part * chunk;
+        txs.iter()
+            .enumerate()
+            .skip(start)
+            .take(chunk)
+            .map(recover)
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .map_err(|e| BlockError::Invalid(format!("recovering senders: {e}")))?;
+    let mut out = Vec::with_capacity(txs.len());
+    for part in recovered {
+        out.extend(part?);
+    }
+    Ok(out)
 }
