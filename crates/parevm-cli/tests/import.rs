@@ -25,6 +25,16 @@ fn parevm(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// `parevm import` of `chain` on top of `genesis` into `db`, with `extra`
+/// arguments.
+fn import(genesis: &Path, db: &Path, chain: &Path, extra: &[&str]) -> (i32, String, String) {
+    let path = |p: &Path| p.to_str().expect("utf-8").to_owned();
+    let (genesis, db, chain) = (path(genesis), path(db), path(chain));
+    let mut args = vec!["import", "--genesis", &genesis, "--db", &db, &chain];
+    args.extend_from_slice(extra);
+    parevm(&args)
+}
+
 /// The geth `config` of a single-fork test network.
 fn config(network: &str, chain_id: u64) -> Option<Value> {
     let block_forks = [
@@ -176,17 +186,12 @@ fn imported_chains_end_at_the_tests_last_block() {
         let _ = std::fs::remove_dir_all(&dir);
         let (genesis_path, chain_path) = write_chain(&dir, test, genesis);
         let db = dir.join("state.redb");
-        let (code, out, err) = parevm(&[
-            "import",
-            "--genesis",
-            genesis_path.to_str().expect("utf-8"),
-            "--db",
-            db.to_str().expect("utf-8"),
-            chain_path.to_str().expect("utf-8"),
-            "--json",
-            "--threads",
-            "2",
-        ]);
+        let (code, out, err) = import(
+            &genesis_path,
+            &db,
+            &chain_path,
+            &["--json", "--threads", "2"],
+        );
         assert_eq!(code, 0, "{name}: {err}{out}");
         let summary: Value = serde_json::from_str(out.trim()).expect("JSON summary");
         assert_eq!(
@@ -196,15 +201,7 @@ fn imported_chains_end_at_the_tests_last_block() {
         );
         assert_eq!(summary["imported"], json!(test.blocks.len()), "{name}");
         // Run again: every block is there already.
-        let (code, out, err) = parevm(&[
-            "import",
-            "--genesis",
-            genesis_path.to_str().expect("utf-8"),
-            "--db",
-            db.to_str().expect("utf-8"),
-            chain_path.to_str().expect("utf-8"),
-            "--json",
-        ]);
+        let (code, out, err) = import(&genesis_path, &db, &chain_path, &["--json"]);
         assert_eq!(code, 0, "{name} again: {err}");
         let again: Value = serde_json::from_str(out.trim()).expect("JSON summary");
         assert_eq!(again["imported"], json!(0), "{name}");
@@ -245,14 +242,7 @@ fn bad_input_is_refused_with_its_name() {
     let other_path = dir.join("other.json");
     std::fs::write(&other_path, other.to_string()).expect("write");
     let db = dir.join("other.redb");
-    let (code, _, err) = parevm(&[
-        "import",
-        "--genesis",
-        &arg(&other_path),
-        "--db",
-        &arg(&db),
-        &arg(&chain_path),
-    ]);
+    let (code, _, err) = import(&other_path, &db, &chain_path, &[]);
     assert_eq!(code, 1, "{name}: {err}");
     assert!(err.contains("genesis does not match"), "{err}");
     // Malformed RLP: bad input, exit 2, naming the file.
@@ -261,14 +251,7 @@ fn bad_input_is_refused_with_its_name() {
     bytes.truncate(bytes.len() - 3);
     std::fs::write(&broken, bytes).expect("write");
     let db = dir.join("broken.redb");
-    let (code, _, err) = parevm(&[
-        "import",
-        "--genesis",
-        &arg(&genesis_path),
-        "--db",
-        &arg(&db),
-        &arg(&broken),
-    ]);
+    let (code, _, err) = import(&genesis_path, &db, &broken, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(
         err.contains("broken.rlp") && err.contains("malformed RLP"),
@@ -277,14 +260,7 @@ fn bad_input_is_refused_with_its_name() {
     // A file that is not a state database: exit 2, naming it.
     let garbage = dir.join("garbage.redb");
     std::fs::write(&garbage, b"definitely not a database").expect("write");
-    let (code, _, err) = parevm(&[
-        "import",
-        "--genesis",
-        &arg(&genesis_path),
-        "--db",
-        &arg(&garbage),
-        &arg(&chain_path),
-    ]);
+    let (code, _, err) = import(&genesis_path, &garbage, &chain_path, &[]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("garbage.redb"), "{err}");
     let (code, _, err) = parevm(&["state", "--db", &arg(&dir.join("missing.redb"))]);

@@ -47,7 +47,7 @@ mod tx;
 use crate::input::BlockInput;
 pub use header::{default_blob_params, validate_header};
 use system::{block_reward, parse_deposit, SystemCaller};
-pub use tx::{from_consensus, tx_env};
+pub use tx::{from_consensus, from_consensus_under, tx_env, BlockRules};
 
 /// The caller of system calls (EIP-4788 and later).
 pub const SYSTEM_ADDRESS: Address = address!("fffffffffffffffffffffffffffffffffffffffe");
@@ -131,12 +131,12 @@ impl FullBlock {
         withdrawals: Option<Vec<Withdrawal>>,
         ommers: Vec<Ommer>,
     ) -> Self {
-        let spec = chain.spec_at(header.number, header.timestamp);
+        let rules = BlockRules::of(chain, &header);
         Self {
-            spec,
-            chain_id: chain.chain_id,
-            blob_params: chain.blob_params_at(spec, header.timestamp),
-            deposit_contract: chain.deposit_contract,
+            spec: rules.spec,
+            chain_id: rules.chain_id,
+            blob_params: rules.blob_params,
+            deposit_contract: rules.deposit_contract,
             header,
             txs,
             withdrawals,

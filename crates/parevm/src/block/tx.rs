@@ -3,10 +3,12 @@
 //! [`FullBlock`](super::FullBlock) of a chain.
 
 use alloy_consensus::transaction::{Recovered, SignerRecoverable as _};
-use alloy_consensus::{Block, Transaction as _, TxEip4844Variant, TxEnvelope};
-use alloy_primitives::B256;
+use alloy_consensus::{Block, Header, Transaction as _, TxEip4844Variant, TxEnvelope};
+use alloy_eips::eip7840::BlobParams;
+use alloy_primitives::{Address, B256};
 use revm::context::either::Either;
 use revm::context::TxEnv;
+use revm::primitives::hardfork::SpecId;
 
 use super::{BlockError, FullBlock, Ommer};
 use crate::chain::ChainSpec;
@@ -57,6 +59,46 @@ pub fn from_consensus(
     block: Block<TxEnvelope>,
     threads: usize,
 ) -> Result<FullBlock, BlockError> {
+    let rules = BlockRules::of(chain, &block.header);
+    from_consensus_under(rules, block, threads)
+}
+
+/// The rules a block runs under: what [`FullBlock`] takes from its chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockRules {
+    /// The fork's EVM rules.
+    pub spec: SpecId,
+    /// Chain id.
+    pub chain_id: u64,
+    /// Blob parameters (Cancun on).
+    pub blob_params: Option<BlobParams>,
+    /// Where EIP-6110 deposit logs come from.
+    pub deposit_contract: Address,
+}
+
+impl BlockRules {
+    /// The rules of the block with `header` on `chain`.
+    pub fn of(chain: &ChainSpec, header: &Header) -> Self {
+        let spec = chain.spec_at(header.number, header.timestamp);
+        Self {
+            spec,
+            chain_id: chain.chain_id,
+            blob_params: chain.blob_params_at(spec, header.timestamp),
+            deposit_contract: chain.deposit_contract,
+        }
+    }
+}
+
+/// [`from_consensus`] under explicit `rules` (a test network's schedule,
+/// say, rather than a chain's).
+///
+/// # Errors
+/// As [`from_consensus`].
+pub fn from_consensus_under(
+    rules: BlockRules,
+    block: Block<TxEnvelope>,
+    threads: usize,
+) -> Result<FullBlock, BlockError> {
     let invalid = |message: String| BlockError::Invalid(message);
     let txs = recover_senders(&block.body.transactions, threads)?;
     let tx_root = alloy_consensus::proofs::calculate_transaction_root(&block.body.transactions);
@@ -82,14 +124,16 @@ pub fn from_consensus(
             number: o.number,
         })
         .collect();
-    let withdrawals = block.body.withdrawals.map(|w| w.into_inner());
-    Ok(FullBlock::on_chain(
-        chain,
-        block.header,
+    Ok(FullBlock {
+        spec: rules.spec,
+        chain_id: rules.chain_id,
+        header: block.header,
         txs,
-        withdrawals,
+        withdrawals: block.body.withdrawals.map(|w| w.into_inner()),
         ommers,
-    ))
+        deposit_contract: rules.deposit_contract,
+        blob_params: rules.blob_params,
+    })
 }
 
 /// Transactions per thread of the sender recovery, at least: below it
