@@ -48,7 +48,7 @@ pub fn lending_pool(i: u64) -> Address {
 
 /// `prefix`, zeros, then `i`: its high bytes are set like those of a real
 /// (hash-derived) address, so that in calldata it is told apart from an
-/// amount (see `predict`).
+/// amount (see `parevm::choose::look::address_arguments`).
 fn numbered(prefix: u16, i: u64) -> Address {
     let mut bytes = [0u8; 20];
     bytes[..2].copy_from_slice(&prefix.to_be_bytes());

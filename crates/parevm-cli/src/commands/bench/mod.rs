@@ -83,8 +83,9 @@ pub(crate) struct Args {
     plot: Option<PathBuf>,
     /// The parallel side's mode: `auto` (the library's default: optimistic
     /// chunks, Block-STM or the sequential loop, chosen per block),
-    /// `parallel` (always Block-STM to the end, to measure the engine
-    /// itself) `chunked` (always optimistic chunks) or `chunked-deltas` (chunks that track storage deltas).
+    /// `block-stm` (always Block-STM to the end, to measure the engine
+    /// itself), `chunked` (always optimistic chunks) or `chunked-deltas`
+    /// (chunks that track storage deltas).
     #[arg(long, value_enum, default_value_t = ParallelMode::Auto)]
     mode: ParallelMode,
     /// Mainnet fixture folders (a folder of block folders), for the suite and
@@ -157,8 +158,7 @@ pub(crate) struct Row {
     pub(crate) reexecutions_total: f64,
     /// Every parallel run produced exactly the sequential result.
     pub(crate) identical: bool,
-    /// What the parallel side ran in its last repetition: `parallel`
-    /// (Block-STM), `chunked` (optimistic chunks; `chunked(deltas)` when
+    /// What the parallel side ran in its last repetition: `block-stm`, `chunked` (optimistic chunks; `chunked(deltas)` when
     /// they corrected stale slots by tracking deltas, `chunked(shifts)` when
     /// they shifted predicted balances), `sequential` (auto
     /// chose it up front), or either parallel path followed by
