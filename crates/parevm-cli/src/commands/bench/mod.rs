@@ -93,6 +93,10 @@ pub(crate) struct Args {
     /// ../shared/fixtures/mainnet].
     #[arg(long)]
     fixtures: Option<PathBuf>,
+    /// The chain the fixture blocks belong to: `mainnet`, or a geth-style
+    /// genesis file whose `config` gives the forks and blob schedule.
+    #[arg(long, default_value = "mainnet")]
+    chain: String,
 }
 
 /// How the parallel side of each comparison is configured.
@@ -402,7 +406,7 @@ fn plans(args: &Args) -> anyhow::Result<Vec<Plan>> {
     Ok(plans)
 }
 
-fn build(plan: &Plan) -> anyhow::Result<Case> {
+fn build(plan: &Plan, chain: &parevm::ChainSpec) -> anyhow::Result<Case> {
     match plan {
         Plan::Synthetic { spec, preset } => {
             let workload = spec.build()?;
@@ -415,7 +419,7 @@ fn build(plan: &Plan) -> anyhow::Result<Case> {
             })
         }
         Plan::Mainnet(dir) => {
-            let fixture = read_mainnet_fixture(dir, &parevm::ChainSpec::mainnet())?;
+            let fixture = read_mainnet_fixture(dir, chain)?;
             let input = fixture.block.block_input();
             Ok(Case {
                 workload: "mainnet".to_owned(),
@@ -684,6 +688,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(path) = &args.plot {
         plot::check_extension(path)?;
     }
+    let chain = crate::util::load_chain(&args.chain)?;
     let plans = plans(&args)?;
     anyhow::ensure!(!plans.is_empty(), "nothing to run");
 
@@ -718,7 +723,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut skipped = Vec::new();
     for plan in &plans {
         progress.set_message(format!("loading {}", plan.describe()));
-        let case = match (build(plan), plan) {
+        let case = match (build(plan, &chain), plan) {
             (Ok(case), _) => case,
             // A broken fixture is reported and skipped, not fatal to the suite.
             (Err(error), Plan::Mainnet(_)) => {
@@ -926,6 +931,7 @@ mod tests {
             plot: None,
             mode: ParallelMode::BlockStm,
             fixtures: Some(PathBuf::from("/nonexistent")),
+            chain: "mainnet".into(),
         }
     }
 
