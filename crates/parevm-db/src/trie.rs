@@ -26,7 +26,7 @@
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_trie::nodes::{BranchNodeRef, ExtensionNodeRef, LeafNodeRef, RlpNode};
 use alloy_trie::{Nibbles, TrieAccount, TrieMask, EMPTY_ROOT_HASH};
-use parevm::revm::primitives::KECCAK_EMPTY;
+use parevm::storage::code_hash_of;
 use parevm::StateDiff;
 use redb::{ReadableTable, Table, WriteTransaction};
 
@@ -252,11 +252,7 @@ pub(crate) fn apply(txn: &WriteTransaction, diff: &StateDiff) -> Result<B256, Db
         let account = StoredAccount {
             balance: info.balance,
             nonce: info.nonce,
-            code_hash: if info.code_hash.is_zero() {
-                KECCAK_EMPTY
-            } else {
-                info.code_hash
-            },
+            code_hash: code_hash_of(info.code_hash),
             storage_root,
         };
         accounts

@@ -47,6 +47,9 @@ pub(crate) struct Prefix {
     /// Executions beyond the first of each transaction, and executions
     /// thrown away.
     pub(crate) reexecutions: usize,
+    /// `reexecutions` counts the executions offered in `replay` (as thrown
+    /// away): the ones the sequential loop keeps are taken off it.
+    pub(crate) counts_offers: bool,
     /// The state the path merged already (chunks).
     pub(crate) partial: Option<PartialState>,
     /// Executions of transactions after the prefix, for the sequential
@@ -66,6 +69,7 @@ impl Prefix {
             threads: 1,
             executed_by,
             reexecutions: 0,
+            counts_offers: false,
             partial: None,
             replay: None,
             corrected_slots: 0,
@@ -92,6 +96,7 @@ pub(crate) fn finish<S: Storage>(
         threads,
         executed_by,
         reexecutions,
+        counts_offers,
         partial,
         replay,
         corrected_slots,
@@ -157,11 +162,12 @@ pub(crate) fn finish<S: Storage>(
         txs,
         stats: ExecStats {
             executed_by,
-            // A chunk execution kept after the hand-over was not thrown
+            // An offered execution kept after the hand-over was not thrown
             // away after all.
-            reexecutions: match executed_by {
-                ExecutedBy::Chunked(_) => reexecutions.saturating_sub(kept),
-                _ => reexecutions,
+            reexecutions: if counts_offers {
+                reexecutions.saturating_sub(kept)
+            } else {
+                reexecutions
             },
             sequential_from: (handed_over && executed_by != ExecutedBy::Sequential).then_some(done),
             corrected_slots,

@@ -9,10 +9,9 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{keccak256, Address, B256, U256};
 use alloy_trie::{HashBuilder, Nibbles, TrieAccount};
-use revm::primitives::KECCAK_EMPTY;
 
 use crate::output::StateDiff;
-use crate::storage::InMemoryStorage;
+use crate::storage::{code_hash_of, InMemoryStorage};
 
 /// Root of the empty trie: `keccak256(rlp(""))`.
 pub const EMPTY_ROOT_HASH: B256 = alloy_trie::EMPTY_ROOT_HASH;
@@ -34,49 +33,27 @@ pub struct PostAccount {
 /// (`info: None`) are gone, `storage_cleared` drops every slot the account
 /// had before, and slots set to zero are removed.
 pub fn post_state(pre: &InMemoryStorage, diff: &StateDiff) -> BTreeMap<Address, PostAccount> {
-    let mut state: BTreeMap<Address, PostAccount> = pre
+    let mut state = pre.clone();
+    state.apply(diff);
+    state
         .accounts()
         .map(|(address, basic)| {
-            let storage = pre
+            let storage = state
                 .account_slots(address)
-                .map(|slots| {
-                    slots
-                        .iter()
-                        .filter(|(_, value)| !value.is_zero())
-                        .map(|(k, v)| (*k, *v))
-                        .collect()
-                })
-                .unwrap_or_default();
+                .into_iter()
+                .flatten()
+                .filter(|(_, value)| !value.is_zero())
+                .map(|(slot, value)| (*slot, *value))
+                .collect();
             let account = PostAccount {
                 balance: basic.balance,
                 nonce: basic.nonce,
-                code_hash: basic.code_hash,
+                code_hash: code_hash_of(basic.code_hash),
                 storage,
             };
             (*address, account)
         })
-        .collect();
-    for (address, change) in diff {
-        let Some(info) = &change.info else {
-            state.remove(address);
-            continue;
-        };
-        let account = state.entry(*address).or_default();
-        account.balance = info.balance;
-        account.nonce = info.nonce;
-        account.code_hash = info.code_hash;
-        if change.storage_cleared {
-            account.storage.clear();
-        }
-        for (slot, value) in &change.storage {
-            if value.is_zero() {
-                account.storage.remove(slot);
-            } else {
-                account.storage.insert(*slot, *value);
-            }
-        }
-    }
-    state
+        .collect()
 }
 
 /// The state root after applying `diff` (a block's merged
@@ -91,11 +68,7 @@ pub fn state_root_of(state: &BTreeMap<Address, PostAccount>) -> B256 {
     let leaves: BTreeMap<B256, Vec<u8>> = state
         .iter()
         .map(|(address, account)| {
-            let code_hash = if account.code_hash.is_zero() {
-                KECCAK_EMPTY
-            } else {
-                account.code_hash
-            };
+            let code_hash = code_hash_of(account.code_hash);
             let trie_account = TrieAccount::new(
                 account.nonce,
                 account.balance,
@@ -143,6 +116,7 @@ mod tests {
     use super::*;
     use crate::output::{AccountChange, AccountState};
     use alloy_primitives::{address, b256, bytes, hex};
+    use revm::primitives::KECCAK_EMPTY;
 
     #[test]
     fn empty_trie_root() {

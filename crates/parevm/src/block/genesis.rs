@@ -7,7 +7,9 @@ use alloy_consensus::Header;
 use alloy_eips::eip1559::INITIAL_BASE_FEE;
 use alloy_eips::eip7685::EMPTY_REQUESTS_HASH;
 use alloy_genesis::Genesis;
-use alloy_primitives::{keccak256, B256, B64, U256};
+use std::collections::BTreeMap;
+
+use alloy_primitives::{keccak256, Bytes, B256, B64, U256};
 use alloy_trie::EMPTY_ROOT_HASH;
 use revm::primitives::hardfork::SpecId;
 use revm::primitives::KECCAK_EMPTY;
@@ -26,27 +28,47 @@ pub fn genesis_alloc(genesis: &Genesis) -> StateDiff {
         .alloc
         .iter()
         .map(|(address, account)| {
-            let code = account.code.clone().filter(|code| !code.is_empty());
-            let code_hash = code.as_ref().map_or(KECCAK_EMPTY, keccak256);
             let storage = account
                 .storage
                 .iter()
                 .flatten()
                 .map(|(slot, value)| (U256::from_be_bytes(slot.0), U256::from_be_bytes(value.0)))
                 .collect();
-            let change = AccountChange {
-                info: Some(AccountState {
-                    balance: account.balance,
-                    nonce: account.nonce.unwrap_or_default(),
-                    code_hash,
-                    code: code.map(bytecode_from_bytes),
-                }),
-                storage_cleared: false,
+            let code = account.code.clone().unwrap_or_default();
+            let change = new_account(
+                account.balance,
+                account.nonce.unwrap_or_default(),
+                code,
                 storage,
-            };
+            );
             (*address, change)
         })
         .collect()
+}
+
+/// The change that creates an account with this balance, nonce, code
+/// (empty: none) and storage over the empty state.
+pub fn new_account(
+    balance: U256,
+    nonce: u64,
+    code: Bytes,
+    storage: BTreeMap<U256, U256>,
+) -> AccountChange {
+    let (code_hash, code) = if code.is_empty() {
+        (KECCAK_EMPTY, None)
+    } else {
+        (keccak256(&code), Some(bytecode_from_bytes(code)))
+    };
+    AccountChange {
+        info: Some(AccountState {
+            balance,
+            nonce,
+            code_hash,
+            code,
+        }),
+        storage_cleared: false,
+        storage,
+    }
 }
 
 /// The genesis header with `state_root`, with the fields each fork active

@@ -100,24 +100,23 @@ pub struct FullBlock {
 }
 
 impl FullBlock {
-    /// A block on a chain whose deposit contract is mainnet's.
-    pub fn new(
-        spec: SpecId,
-        chain_id: u64,
+    /// A block under `rules`.
+    pub fn with_rules(
+        rules: BlockRules,
         header: Header,
         txs: Vec<revm::context::TxEnv>,
         withdrawals: Option<Vec<Withdrawal>>,
         ommers: Vec<Ommer>,
     ) -> Self {
         Self {
-            spec,
-            chain_id,
+            spec: rules.spec,
+            chain_id: rules.chain_id,
+            blob_params: rules.blob_params,
+            deposit_contract: rules.deposit_contract,
             header,
             txs,
             withdrawals,
             ommers,
-            deposit_contract: crate::chain::MAINNET_DEPOSIT_CONTRACT,
-            blob_params: default_blob_params(spec),
         }
     }
 
@@ -131,17 +130,13 @@ impl FullBlock {
         withdrawals: Option<Vec<Withdrawal>>,
         ommers: Vec<Ommer>,
     ) -> Self {
-        let rules = BlockRules::of(chain, &header);
-        Self {
-            spec: rules.spec,
-            chain_id: rules.chain_id,
-            blob_params: rules.blob_params,
-            deposit_contract: rules.deposit_contract,
+        Self::with_rules(
+            BlockRules::of(chain, &header),
             header,
             txs,
             withdrawals,
             ommers,
-        }
+        )
     }
 
     /// revm's block environment for this header.

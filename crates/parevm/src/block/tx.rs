@@ -124,16 +124,14 @@ pub fn from_consensus_under(
             number: o.number,
         })
         .collect();
-    Ok(FullBlock {
-        spec: rules.spec,
-        chain_id: rules.chain_id,
-        header: block.header,
+    let withdrawals = block.body.withdrawals.map(|w| w.into_inner());
+    Ok(FullBlock::with_rules(
+        rules,
+        block.header,
         txs,
-        withdrawals: block.body.withdrawals.map(|w| w.into_inner()),
+        withdrawals,
         ommers,
-        deposit_contract: rules.deposit_contract,
-        blob_params: rules.blob_params,
-    })
+    ))
 }
 
 /// Transactions per thread of the sender recovery, at least: below it

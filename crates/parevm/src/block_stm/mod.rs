@@ -103,6 +103,7 @@ pub(crate) fn run<S: Storage>(
         threads,
         executed_by: ExecutedBy::BlockStm(threads),
         reexecutions: run.incarnations.iter().sum(),
+        counts_offers: false,
         partial: None,
         replay,
         corrected_slots: 0,

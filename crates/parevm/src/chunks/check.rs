@@ -11,15 +11,24 @@ use crate::storage::Storage;
 /// on one thread.
 const PARALLEL_CHECK_MIN_READS: usize = 4_096;
 
+/// What the check found, chunk by chunk.
+pub(super) struct Conflicts {
+    /// Each chunk's first transaction with a stale read, if any.
+    pub(super) first: Vec<Option<usize>>,
+    /// Each chunk's tracked slots that an earlier chunk holds.
+    pub(super) shared: Vec<Vec<usize>>,
+    /// Threads the check ran on (the shifts use as many).
+    pub(super) parts: usize,
+}
+
 /// The first conflicting read of each chunk against the chunks before it,
 /// checked on all threads at once (chunks dealt out round-robin), and the
 /// tracked slots of each chunk that an earlier chunk holds (only those can
 /// have moved). Returns them with the number of threads the check used.
-#[allow(clippy::type_complexity)]
 pub(super) fn find_conflicts<S: Storage + Sync>(
     runs: &[ChunkRun<'_, S>],
     threads: usize,
-) -> Result<(Vec<Option<usize>>, Vec<Vec<usize>>, usize), String> {
+) -> Result<Conflicts, String> {
     // A small block's check takes a few microseconds, less than waking a
     // thread for it.
     let logged: usize = runs.iter().map(|run| run.db.reads.len()).sum();
@@ -77,5 +86,9 @@ pub(super) fn find_conflicts<S: Storage + Sync>(
         conflicts[c] = conflict;
         shared[c] = vars;
     }
-    Ok((conflicts, shared, parts))
+    Ok(Conflicts {
+        first: conflicts,
+        shared,
+        parts,
+    })
 }

@@ -159,7 +159,11 @@ pub(crate) fn run<S: Storage + Sync>(
     let flows: OnceLock<AccountFlows> = OnceLock::new();
     let mut runs =
         execute(storage, input, threads, track, predict_accounts, &flows).map_err(internal)?;
-    let (mut conflicts, shared, parts) = find_conflicts(&runs, threads).map_err(internal)?;
+    let check::Conflicts {
+        first: mut conflicts,
+        shared,
+        parts,
+    } = find_conflicts(&runs, threads).map_err(internal)?;
     let (shifts, shifted_accounts) =
         correct(&mut runs, &mut conflicts, &shared, parts, storage, input).map_err(internal)?;
     assemble(runs, conflicts, &shifts, shifted_accounts, input, threads).map_err(internal)
@@ -342,6 +346,7 @@ fn assemble<S: Storage + Sync>(
     }
     Ok(Prefix {
         reexecutions: executed - outputs.len(),
+        counts_offers: true,
         outputs,
         threads,
         executed_by: ExecutedBy::Chunked(threads),

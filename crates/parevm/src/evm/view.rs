@@ -30,7 +30,7 @@ use crate::evm::journal::LazyBeneficiary;
 use crate::evm::journal::StorageProbe;
 use crate::output::AccountState;
 use crate::stm::mv_memory::{Entry, MvMemory};
-use crate::storage::Storage;
+use crate::storage::{code_hash_of, Storage};
 use crate::types::Seen;
 use crate::types::{Incarnation, Location, TxIdx};
 
@@ -177,7 +177,8 @@ pub(crate) fn storage_account<S: Storage>(
     let Some(basic) = storage.account(address)? else {
         return Ok(None);
     };
-    let code = if basic.code_hash == KECCAK_EMPTY || basic.code_hash.is_zero() {
+    let code_hash = code_hash_of(basic.code_hash);
+    let code = if code_hash == KECCAK_EMPTY {
         None
     } else {
         Some(storage.code_by_hash(&basic.code_hash)?)
@@ -185,11 +186,7 @@ pub(crate) fn storage_account<S: Storage>(
     Ok(Some(AccountValue {
         balance: basic.balance,
         nonce: basic.nonce,
-        code_hash: if basic.code_hash.is_zero() {
-            KECCAK_EMPTY
-        } else {
-            basic.code_hash
-        },
+        code_hash,
         code,
     }))
 }
