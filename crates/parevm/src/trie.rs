@@ -23,7 +23,7 @@ pub struct PostAccount {
     pub balance: U256,
     /// Nonce.
     pub nonce: u64,
-    /// Hash of the code ([`KECCAK_EMPTY`] without code).
+    /// Hash of the code ([`KECCAK_EMPTY`](revm::primitives::KECCAK_EMPTY) without code).
     pub code_hash: B256,
     /// Non-zero storage slots.
     pub storage: BTreeMap<U256, U256>,
