@@ -50,10 +50,13 @@ enum Command {
     /// optimistic chunks and `auto`) and sequentially until time runs out;
     /// report any divergence with the seed that reproduces it.
     Stress(commands::stress::Args),
-    /// Execute fixture blocks (block.json + prestate.json) of mainnet or a
-    /// chain given by its genesis file, and check
-    /// them against their headers, sequential and parallel.
+    /// Execute blocks (block folders, or a node's blocks over its state with
+    /// --rpc) sequentially and in parallel, and check them against their
+    /// headers and each other.
     Run(commands::run::Args),
+    /// Fetch blocks of a node with their exact pre-state (debug API,
+    /// prestateTracer) into block folders that `run` reads; resumable.
+    Fetch(commands::fetch::Args),
     /// Run Ethereum execution-spec state tests through the parallel path.
     Statetest(commands::statetest::Args),
     /// Import blockchain tests block by block through the parallel path.
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => commands::bench::run(args),
         Command::Stress(args) => commands::stress::run(args),
         Command::Run(args) => commands::run::run(args),
+        Command::Fetch(args) => commands::fetch::run(args),
         Command::Statetest(args) => commands::statetest::run(args),
         Command::Blocktest(args) => commands::blocktest::run(args),
         Command::Import(args) => commands::import::run(args),

@@ -120,19 +120,43 @@ mod tests {
 /// A message naming the file when it cannot be read or is not a genesis
 /// file parevm can execute.
 pub(crate) fn load_chain(name: &str) -> anyhow::Result<parevm::ChainSpec> {
-    use anyhow::Context as _;
-    if name == "mainnet" {
-        return Ok(parevm::ChainSpec::mainnet());
+    let file = parevm_rpc::ChainFile::load(name).map_err(|e| anyhow::anyhow!("--chain {e}"))?;
+    Ok(file.spec()?)
+}
+
+/// Parses `N` or `N..M` (both ends included) into a block range.
+pub(crate) fn parse_block_range(text: &str) -> Result<std::ops::RangeInclusive<u64>, String> {
+    let number = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("{s:?} is not a block number"))
+    };
+    let (first, last) = match text.split_once("..") {
+        Some((a, b)) => (number(a)?, number(b.strip_prefix('=').unwrap_or(b))?),
+        None => {
+            let n = number(text)?;
+            (n, n)
+        }
+    };
+    if first > last {
+        return Err(format!("the range {first}..{last} is empty"));
     }
-    let json = std::fs::read_to_string(name).with_context(|| {
-        format!("--chain {name}: neither `mainnet` nor a readable genesis file")
-    })?;
-    parevm::ChainSpec::from_genesis_json(&json).with_context(|| format!("--chain {name}"))
+    Ok(first..=last)
 }
 
 #[cfg(test)]
 mod chain_tests {
     use super::*;
+
+    #[test]
+    fn block_ranges_parse() {
+        assert_eq!(parse_block_range("7"), Ok(7..=7));
+        assert_eq!(parse_block_range("3..5"), Ok(3..=5));
+        assert_eq!(parse_block_range("3..=5"), Ok(3..=5));
+        assert!(parse_block_range("5..3").is_err());
+        assert!(parse_block_range("x").is_err());
+        assert!(parse_block_range("1..").is_err());
+    }
 
     #[test]
     fn chain_names_mainnet_or_a_genesis_file() {

@@ -1,29 +1,42 @@
-//! `parevm run`: execute fixture blocks (block + prestate, of mainnet or of
-//! the chain `--chain` names) on the
-//! sequential and the parallel path with whole-block processing, and check
-//! them against their headers and each other.
+//! `parevm run`: execute blocks on the sequential and the parallel path
+//! with whole-block processing, and check them against their headers and
+//! each other. The blocks come from block folders (block + prestate, as the
+//! fixtures and `parevm fetch` lay them out), or straight from a node
+//! (`--rpc URL --block N`), executed over the node's state through
+//! JSON-RPC and then also checked against the node's state after them.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use parevm::block::{process_block, ProcessedBlock};
+use parevm::block::{process_block, FullBlock, ProcessedBlock};
 use parevm::revm::primitives::hardfork::SpecId;
-use parevm::Config;
+use parevm::{Config, Storage};
+use parevm_rpc::{load_block, ChainFile, Node, NodeOptions, Prefetch};
 use parevm_testkit::fixtures::find_json;
-use parevm_testkit::fixtures::mainnet::{read_mainnet_fixture, MainnetFixture};
+use parevm_testkit::fixtures::mainnet::read_mainnet_fixture;
 use serde_json::json;
 
 use crate::report::{progress_bar, table};
-use crate::util::{default_threads, load_chain, timed};
+use crate::util::{default_threads, parse_block_range, timed};
 
 /// Arguments of `parevm run`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct Args {
-    /// Fixture folders (each with block.json[.gz] and prestate.json[.gz]),
-    /// or folders of such folders.
-    #[arg(required = true)]
+    /// Block folders (each with block.json[.gz] and prestate.json[.gz], as
+    /// the fixtures and `parevm fetch` write them), or folders of such
+    /// folders.
+    #[arg(required_unless_present = "rpc", conflicts_with = "rpc")]
     paths: Vec<PathBuf>,
+    /// Execute blocks of this node (`http://host:port`) over its state
+    /// instead of folders: prefetched with its `prestateTracer` (or, without
+    /// the debug API, the accounts the block names), each miss read over
+    /// JSON-RPC. Checked against the header and the node's state after.
+    #[arg(long, value_name = "URL", requires = "block")]
+    rpc: Option<String>,
+    /// With `--rpc`: the block `N`, or the blocks `N..M` (both included).
+    #[arg(long, value_name = "N|N..M", requires = "rpc")]
+    block: Option<String>,
     /// Worker threads of the parallel path.
     #[arg(long, default_value_t = default_threads())]
     threads: usize,
@@ -32,8 +45,11 @@ pub(crate) struct Args {
     json: bool,
     /// The chain the blocks belong to: `mainnet`, or a geth-style genesis
     /// file whose `config` gives the forks, chain id and blob schedule.
-    #[arg(long, default_value = "mainnet")]
-    chain: String,
+    /// Default: the `chain.json` a block folder carries (`parevm fetch`
+    /// writes one), else mainnet; with `--rpc`, mainnet for chain id 1 or
+    /// the fork an anvil node reports.
+    #[arg(long)]
+    chain: Option<String>,
 }
 
 /// What running one block found.
@@ -93,13 +109,19 @@ fn sort_key(path: &Path) -> (u64, String) {
     (name.parse().unwrap_or(u64::MAX), name)
 }
 
-/// Executes one fixture on both paths and checks it.
-pub(crate) fn check_fixture(fixture: &MainnetFixture, threads: usize) -> BlockReport {
-    let block = &fixture.block;
-    let (sequential, sequential_ms) =
-        timed(|| process_block(&fixture.storage, block, &Config::sequential()));
+/// Executes one block on both paths over `storage` and checks it;
+/// `partial` says the pre-state holds only what the block touches (so no
+/// state root). Returns the parallel path's result when both paths agree.
+pub(crate) fn check_block<S: Storage>(
+    storage: &S,
+    block: &FullBlock,
+    uncles: usize,
+    partial: bool,
+    threads: usize,
+) -> (BlockReport, Option<ProcessedBlock>) {
+    let (sequential, sequential_ms) = timed(|| process_block(storage, block, &Config::sequential()));
     let (parallel, parallel_ms) =
-        timed(|| process_block(&fixture.storage, block, &Config::block_stm(threads)));
+        timed(|| process_block(storage, block, &Config::block_stm(threads)));
     let mut report = BlockReport {
         number: block.header.number,
         spec: block.spec,
@@ -108,10 +130,15 @@ pub(crate) fn check_fixture(fixture: &MainnetFixture, threads: usize) -> BlockRe
         sequential_ms,
         parallel_ms,
         checks: vec!["execute", "parallel_eq_sequential"],
-        skipped: vec!["state_root: the pre-state is partial".into()],
+        skipped: Vec::new(),
         error: None,
     };
-    if !fixture.uncle_hashes.is_empty() {
+    if partial {
+        report
+            .skipped
+            .push("state_root: the pre-state is partial".into());
+    }
+    if uncles > 0 {
         report
             .skipped
             .push("uncle rewards: uncle headers are not in an RPC block (state diff only)".into());
@@ -120,7 +147,7 @@ pub(crate) fn check_fixture(fixture: &MainnetFixture, threads: usize) -> BlockRe
         (Ok(s), Ok(p)) => (s, p),
         (Err(s), Err(p)) if s == p => {
             report.error = Some(format!("execute: {p}"));
-            return report;
+            return (report, None);
         }
         (s, p) => {
             report.error = Some(format!(
@@ -128,15 +155,15 @@ pub(crate) fn check_fixture(fixture: &MainnetFixture, threads: usize) -> BlockRe
                 s.as_ref().map(|_| "ok").map_err(ToString::to_string),
                 p.as_ref().map(|_| "ok").map_err(ToString::to_string)
             ));
-            return report;
+            return (report, None);
         }
     };
     report.gas = parallel.gas_used;
     if let Some(difference) = paths_differ(&sequential, &parallel) {
         report.error = Some(format!("parallel_eq_sequential: {difference}"));
-        return report;
+        return (report, None);
     }
-    if !block.spec.is_enabled_in(SpecId::BYZANTIUM) {
+    if partial && !block.spec.is_enabled_in(SpecId::BYZANTIUM) {
         report
             .skipped
             .push("receipts_root: pre-Byzantium receipts hold intermediate state roots (needs a complete pre-state)".into());
@@ -147,7 +174,7 @@ pub(crate) fn check_fixture(fixture: &MainnetFixture, threads: usize) -> BlockRe
             report.error = check.mismatch;
         }
     }
-    report
+    (report, Some(parallel))
 }
 
 /// The first difference between the two paths' processed blocks.
@@ -180,37 +207,124 @@ fn speedup(report: &BlockReport) -> f64 {
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let threads = args.threads.max(1);
-    let chain = load_chain(&args.chain)?;
-    let dirs = fixture_dirs(&args.paths)?;
-    let bar = progress_bar(dirs.len() as u64, !args.json);
+    let given = args.chain.as_deref().map(ChainFile::load).transpose()?;
+    let reports = match (&args.rpc, &args.block) {
+        (Some(url), Some(blocks)) => run_on_node(url, blocks, given, threads, args.json)?,
+        _ => run_folders(&args.paths, given.as_ref(), threads, args.json)?,
+    };
+    summarise(&reports, threads, args.json)
+}
+
+/// Runs block folders, each under the chain given, else its `chain.json`,
+/// else mainnet.
+fn run_folders(
+    paths: &[PathBuf],
+    given: Option<&ChainFile>,
+    threads: usize,
+    json: bool,
+) -> anyhow::Result<Vec<BlockReport>> {
+    let dirs = fixture_dirs(paths)?;
+    let bar = progress_bar(dirs.len() as u64, !json);
     let mut reports = Vec::with_capacity(dirs.len());
     for dir in &dirs {
         bar.set_message(dir.display().to_string());
-        let fixture = read_mainnet_fixture(dir, &chain)?;
-        let report = check_fixture(&fixture, threads);
-        if args.json {
-            let mut object = json!({
-                "block": report.number,
-                "fork": format!("{:?}", report.spec),
-                "txs": report.txs,
-                "gas": report.gas,
-                "ok": report.error.is_none(),
-                "sequential_ms": report.sequential_ms,
-                "parallel_ms": report.parallel_ms,
-                "speedup": speedup(&report),
-                "threads": threads,
-                "checks": report.checks,
-                "skipped_checks": report.skipped,
-            });
-            if let Some(error) = &report.error {
-                object["error"] = json!(error);
-            }
-            println!("{object}");
-        }
+        let chain = match given {
+            Some(chain) => chain.clone(),
+            None => ChainFile::read(dir)?.unwrap_or_else(ChainFile::mainnet),
+        };
+        let spec = chain
+            .spec()
+            .with_context(|| format!("{}: chain {}", dir.display(), chain.source))?;
+        let fixture = read_mainnet_fixture(dir, &spec)?;
+        let (report, _) = check_block(
+            &fixture.storage,
+            &fixture.block,
+            fixture.uncle_hashes.len(),
+            true,
+            threads,
+        );
+        print_block(&report, threads, json);
         bar.inc(1);
         reports.push(report);
     }
     bar.finish_and_clear();
+    Ok(reports)
+}
+
+/// Runs blocks of a node over its state, and checks each block's changes
+/// against the node's state after it.
+fn run_on_node(
+    url: &str,
+    blocks: &str,
+    given: Option<ChainFile>,
+    threads: usize,
+    json: bool,
+) -> anyhow::Result<Vec<BlockReport>> {
+    let numbers = parse_block_range(blocks).map_err(|e| anyhow::anyhow!("--block {blocks}: {e}"))?;
+    let node = Node::connect(url, NodeOptions::default())?;
+    let chain = ChainFile::detect(&node, given)?;
+    let spec = chain.spec().with_context(|| format!("chain {}", chain.source))?;
+    let bar = progress_bar(numbers.clone().count() as u64, !json);
+    let mut reports = Vec::new();
+    for number in numbers {
+        bar.set_message(format!("block {number}"));
+        let loaded = load_block(&node, number, &spec, Prefetch::Auto)?;
+        let block = &loaded.read.block;
+        let (mut report, processed) = check_block(
+            &loaded.storage,
+            block,
+            loaded.read.uncle_hashes.len(),
+            true,
+            threads,
+        );
+        if let Some(processed) = processed {
+            report.checks.push("post_state");
+            let difference = parevm_rpc::post_state::first_difference(&node, number, &processed.state)?;
+            if report.error.is_none() {
+                report.error = difference.map(|d| format!("post_state: {d}"));
+            }
+        }
+        let misses = loaded.storage.misses();
+        if !json && misses.requests > 0 {
+            bar.println(format!(
+                "block {number}: {} read(s) beyond the prefetch went to the node",
+                misses.requests
+            ));
+        }
+        print_block(&report, threads, json);
+        bar.inc(1);
+        reports.push(report);
+    }
+    bar.finish_and_clear();
+    Ok(reports)
+}
+
+/// One JSON line per block (with `--json`).
+fn print_block(report: &BlockReport, threads: usize, json: bool) {
+    if !json {
+        return;
+    }
+    let mut object = json!({
+        "block": report.number,
+        "fork": format!("{:?}", report.spec),
+        "txs": report.txs,
+        "gas": report.gas,
+        "ok": report.error.is_none(),
+        "sequential_ms": report.sequential_ms,
+        "parallel_ms": report.parallel_ms,
+        "speedup": speedup(report),
+        "threads": threads,
+        "checks": report.checks,
+        "skipped_checks": report.skipped,
+    });
+    if let Some(error) = &report.error {
+        object["error"] = json!(error);
+    }
+    println!("{object}");
+}
+
+/// The table (or JSON summary) and the exit code: 1 when a check failed.
+fn summarise(reports: &[BlockReport], threads: usize, json: bool) -> anyhow::Result<ExitCode> {
     let failed: Vec<&BlockReport> = reports.iter().filter(|r| r.error.is_some()).collect();
     let sequential_ms: f64 = reports.iter().map(|r| r.sequential_ms).sum();
     let parallel_ms: f64 = reports.iter().map(|r| r.parallel_ms).sum();
@@ -219,7 +333,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         0.0
     };
-    if args.json {
+    if json {
         println!(
             "{}",
             json!({

@@ -41,6 +41,7 @@ use crate::storage::Storage;
 
 pub mod genesis;
 mod header;
+pub mod rpc;
 mod system;
 mod tx;
 
