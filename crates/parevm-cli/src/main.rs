@@ -57,6 +57,9 @@ enum Command {
     /// Fetch blocks of a node with their exact pre-state (debug API,
     /// prestateTracer) into block folders that `run` reads; resumable.
     Fetch(commands::fetch::Args),
+    /// Export blocks of a node as an RLP file (geth export's format) for
+    /// `import`, encoded from the node's JSON and checked against its hashes.
+    Export(commands::export::Args),
     /// Run Ethereum execution-spec state tests through the parallel path.
     Statetest(commands::statetest::Args),
     /// Import blockchain tests block by block through the parallel path.
@@ -77,6 +80,7 @@ fn main() -> ExitCode {
         Command::Stress(args) => commands::stress::run(args),
         Command::Run(args) => commands::run::run(args),
         Command::Fetch(args) => commands::fetch::run(args),
+        Command::Export(args) => commands::export::run(args),
         Command::Statetest(args) => commands::statetest::run(args),
         Command::Blocktest(args) => commands::blocktest::run(args),
         Command::Import(args) => commands::import::run(args),

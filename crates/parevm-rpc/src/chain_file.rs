@@ -44,7 +44,14 @@ pub struct ChainFile {
 /// The forks parevm names an anvil hardfork after, in order; a chain on
 /// one of them runs every earlier one from genesis.
 const ANVIL_FORKS: [&str; 9] = [
-    "london", "arrowglacier", "grayglacier", "paris", "merge", "shanghai", "cancun", "prague",
+    "london",
+    "arrowglacier",
+    "grayglacier",
+    "paris",
+    "merge",
+    "shanghai",
+    "cancun",
+    "prague",
     "osaka",
 ];
 
@@ -69,7 +76,10 @@ impl ChainFile {
             return Ok(Self::mainnet());
         }
         let json = std::fs::read_to_string(name).map_err(|e| {
-            RpcError::io(name, format!("neither `mainnet` nor a readable genesis file: {e}"))
+            RpcError::io(
+                name,
+                format!("neither `mainnet` nor a readable genesis file: {e}"),
+            )
         })?;
         let genesis: Genesis = serde_json::from_str(&json)
             .map_err(|e| RpcError::io(name, format!("not a genesis file: {e}")))?;
@@ -88,7 +98,11 @@ impl ChainFile {
     pub fn anvil(chain_id: u64, hardfork: &str) -> Option<Self> {
         let name = hardfork.to_ascii_lowercase();
         // The BPO forks change blob parameters only: Osaka's rules.
-        let name = if name.starts_with("bpo") { "osaka".to_string() } else { name };
+        let name = if name.starts_with("bpo") {
+            "osaka".to_string()
+        } else {
+            name
+        };
         let level = ANVIL_FORKS.iter().position(|f| *f == name)?;
         let mut config = serde_json::json!({
             "chainId": chain_id,

@@ -9,6 +9,7 @@
 //! - [`load_block`]: a block of the node, ready to execute over that state.
 //! - [`fetch`]: blocks with their exact pre-state, written as the block
 //!   folders `parevm run` reads; resumable.
+//! - [`export`]: a node's blocks as RLP, for `parevm import`.
 //! - [`post_state`]: a block's state changes checked against the node's
 //!   state after it.
 //! - [`chain_file`]: which chain a fetched block belongs to.
@@ -19,6 +20,7 @@
 
 pub mod chain_file;
 mod error;
+pub mod export;
 pub mod fetch;
 mod load;
 mod node;

@@ -227,7 +227,11 @@ impl Node {
         Ok(answers)
     }
 
-    async fn batch_once<P, R>(&self, method: &'static str, chunk: &[P]) -> Result<Vec<R>, TransportError>
+    async fn batch_once<P, R>(
+        &self,
+        method: &'static str,
+        chunk: &[P],
+    ) -> Result<Vec<R>, TransportError>
     where
         P: Serialize + Clone + Send + Sync + std::fmt::Debug + Unpin + 'static,
         R: DeserializeOwned + std::fmt::Debug + Send + Sync + Unpin + 'static,
@@ -373,10 +377,8 @@ impl Node {
     /// # Errors
     /// As [`Node::request`].
     pub fn proved_account(&self, address: Address, at: u64) -> Result<ProvedAccount, RpcError> {
-        let answer: ProofAnswer = self.request(
-            "eth_getProof",
-            (address, Vec::<B256>::new(), quantity(at)),
-        )?;
+        let answer: ProofAnswer =
+            self.request("eth_getProof", (address, Vec::<B256>::new(), quantity(at)))?;
         Ok(answer.into())
     }
 

@@ -25,13 +25,15 @@ pub fn first_difference(
 ) -> Result<Option<String>, RpcError> {
     let block = quantity(at);
     let addresses: Vec<Address> = state.keys().copied().collect();
-    let proofs: Vec<ProofAnswer> = node.block_on(node.batch(
-        "eth_getProof",
-        addresses
-            .iter()
-            .map(|a| (*a, Vec::<B256>::new(), block.clone()))
-            .collect(),
-    ))?;
+    let proofs: Vec<ProofAnswer> = node.block_on(
+        node.batch(
+            "eth_getProof",
+            addresses
+                .iter()
+                .map(|a| (*a, Vec::<B256>::new(), block.clone()))
+                .collect(),
+        ),
+    )?;
     for (address, proof) in addresses.iter().zip(proofs) {
         let node_account: ProvedAccount = proof.into();
         let change = &state[address];
@@ -57,13 +59,15 @@ pub fn first_difference(
                 .map(move |(slot, value)| (*address, *slot, *value))
         })
         .collect();
-    let values: Vec<B256> = node.block_on(node.batch(
-        "eth_getStorageAt",
-        slots
-            .iter()
-            .map(|(a, slot, _)| (*a, B256::from(*slot), block.clone()))
-            .collect(),
-    ))?;
+    let values: Vec<B256> = node.block_on(
+        node.batch(
+            "eth_getStorageAt",
+            slots
+                .iter()
+                .map(|(a, slot, _)| (*a, B256::from(*slot), block.clone()))
+                .collect(),
+        ),
+    )?;
     for ((address, slot, value), node_value) in slots.iter().zip(values) {
         let node_value: U256 = node_value.into();
         if *value != node_value {

@@ -92,7 +92,9 @@ pub fn merge_traces(traces: &serde_json::Value) -> Result<Prestate, String> {
     let mut merged = Prestate::new();
     for (index, entry) in list.iter().enumerate() {
         if let Some(error) = entry.get("error") {
-            return Err(format!("transaction {index}: the node's tracer failed: {error}"));
+            return Err(format!(
+                "transaction {index}: the node's tracer failed: {error}"
+            ));
         }
         let result = entry.get("result").unwrap_or(entry);
         let accounts: Prestate = serde_json::from_value(result.clone())

@@ -116,9 +116,10 @@ impl<'n> RpcStorage<'n> {
                 }),
             );
             for (slot, value) in &account.storage {
-                cache
-                    .slots
-                    .insert((*address, U256::from_be_bytes(slot.0)), U256::from_be_bytes(value.0));
+                cache.slots.insert(
+                    (*address, U256::from_be_bytes(slot.0)),
+                    U256::from_be_bytes(value.0),
+                );
             }
         }
     }
@@ -131,13 +132,15 @@ impl<'n> RpcStorage<'n> {
     /// As [`Node::request`].
     pub fn prefetch_accounts(&mut self, addresses: &[Address]) -> Result<(), RpcError> {
         let at = quantity(self.at);
-        let proved = self.node.block_on(self.node.batch::<_, crate::node::ProofAnswer>(
-            "eth_getProof",
-            addresses
-                .iter()
-                .map(|a| (*a, Vec::<B256>::new(), at.clone()))
-                .collect(),
-        ))?;
+        let proved = self.node.block_on(
+            self.node.batch::<_, crate::node::ProofAnswer>(
+                "eth_getProof",
+                addresses
+                    .iter()
+                    .map(|a| (*a, Vec::<B256>::new(), at.clone()))
+                    .collect(),
+            ),
+        )?;
         let proved: Vec<ProvedAccount> = proved.into_iter().map(Into::into).collect();
         let with_code: Vec<Address> = addresses
             .iter()
@@ -156,9 +159,10 @@ impl<'n> RpcStorage<'n> {
         }
         for code in codes {
             if !code.is_empty() {
-                cache
-                    .codes
-                    .insert(alloy_primitives::keccak256(&code), bytecode_from_bytes(code));
+                cache.codes.insert(
+                    alloy_primitives::keccak256(&code),
+                    bytecode_from_bytes(code),
+                );
             }
         }
         Ok(())

@@ -11,9 +11,11 @@
 //!   their pre-state, execution-spec state tests and blockchain tests, and
 //!   geth's `prestateTracer` JSON.
 
+pub mod anvil;
 pub mod chain;
 pub mod fixtures;
 pub mod gen;
+pub mod traffic;
 pub mod workload;
 
 /// The engine this kit feeds, for the engine's own unit tests (which see

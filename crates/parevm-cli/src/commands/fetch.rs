@@ -46,8 +46,8 @@ pub(crate) struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let numbers =
-        parse_block_range(&args.block).map_err(|e| anyhow::anyhow!("--block {}: {e}", args.block))?;
+    let numbers = parse_block_range(&args.block)
+        .map_err(|e| anyhow::anyhow!("--block {}: {e}", args.block))?;
     let options = NodeOptions {
         timeout: Duration::from_secs(args.timeout.max(1)),
         retries: args.retries,
@@ -156,7 +156,14 @@ fn print_table(done: &[Fetched]) {
         print!(
             "{}",
             table(
-                &["block", "txs", "gas", "accounts", "extra reads", "check against header"],
+                &[
+                    "block",
+                    "txs",
+                    "gas",
+                    "accounts",
+                    "extra reads",
+                    "check against header"
+                ],
                 &rows
             )
         );

@@ -43,6 +43,13 @@ pub(crate) struct Args {
     /// Print a JSON summary instead of text.
     #[arg(long)]
     json: bool,
+    /// The genesis block's hash as the chain knows it, when it is not the
+    /// hash of the standard genesis header: anvil writes the empty-trie
+    /// root into its genesis header whatever the alloc, so its block 1
+    /// names a parent no other node computes. The genesis state (and its
+    /// real root) is still built from the file.
+    #[arg(long, value_name = "HASH")]
+    genesis_hash: Option<B256>,
 }
 
 /// What a run of `import` did.
@@ -65,7 +72,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let genesis: Genesis = serde_json::from_str(&text)
         .with_context(|| format!("{}: not a genesis file", args.genesis.display()))?;
     let db = StateDb::open(&args.db)?;
-    let genesis_hash = write_genesis(&db, &genesis, &chain, &args.genesis)?;
+    let genesis_hash = write_genesis(&db, &genesis, &chain, &args.genesis, args.genesis_hash)?;
     let blocks = read_blocks(&args.files)?;
     let config = Config {
         threads: std::num::NonZeroUsize::new(args.threads.max(1))
@@ -97,12 +104,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// Writes the genesis into a new database, or checks that a database holds
-/// this chain's genesis. Returns the genesis hash.
+/// this chain's genesis. Returns the genesis hash: `known_hash` when given,
+/// else the hash of the genesis header.
 fn write_genesis(
     db: &StateDb,
     genesis: &Genesis,
     chain: &ChainSpec,
     path: &Path,
+    known_hash: Option<B256>,
 ) -> anyhow::Result<B256> {
     let alloc = genesis_alloc(genesis);
     let header = match db.header_rlp(0)? {
@@ -111,14 +120,9 @@ fn write_genesis(
         None => {
             let root = db.root_with(&alloc)?;
             let header = genesis_header(genesis, chain, root);
-            init_genesis(
-                db,
-                &alloc,
-                header.hash_slow(),
-                &alloy_rlp::encode(&header),
-                Some(root),
-            )?;
-            return Ok(header.hash_slow());
+            let hash = known_hash.unwrap_or_else(|| header.hash_slow());
+            init_genesis(db, &alloc, hash, &alloy_rlp::encode(&header), Some(root))?;
+            return Ok(hash);
         }
     };
     let expected = genesis_header(genesis, chain, header.state_root);
@@ -130,7 +134,7 @@ fn write_genesis(
             expected.hash_slow()
         );
     }
-    Ok(header.hash_slow())
+    Ok(known_hash.unwrap_or_else(|| header.hash_slow()))
 }
 
 /// Every block of `files`, in order, with the file it came from.
@@ -212,7 +216,7 @@ fn import_one(
     let started = Instant::now();
     let full = from_consensus(chain, block, config.threads.get())
         .map_err(|e| Failure::Check(format!("block {number}: {e}")))?;
-    validate_header(&full, &parent, parent_spec)
+    validate_header(&full, &parent, head.hash, parent_spec)
         .map_err(|e| Failure::Check(format!("block {number}: {e}")))?;
     totals.senders += started.elapsed();
     match import_block(db, &full, hash, config) {

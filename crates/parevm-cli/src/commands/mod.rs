@@ -2,6 +2,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod blocktest;
+pub(crate) mod export;
 pub(crate) mod fetch;
 pub(crate) mod import;
 pub(crate) mod run;

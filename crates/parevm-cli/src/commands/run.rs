@@ -119,7 +119,8 @@ pub(crate) fn check_block<S: Storage>(
     partial: bool,
     threads: usize,
 ) -> (BlockReport, Option<ProcessedBlock>) {
-    let (sequential, sequential_ms) = timed(|| process_block(storage, block, &Config::sequential()));
+    let (sequential, sequential_ms) =
+        timed(|| process_block(storage, block, &Config::sequential()));
     let (parallel, parallel_ms) =
         timed(|| process_block(storage, block, &Config::block_stm(threads)));
     let mut report = BlockReport {
@@ -260,10 +261,13 @@ fn run_on_node(
     threads: usize,
     json: bool,
 ) -> anyhow::Result<Vec<BlockReport>> {
-    let numbers = parse_block_range(blocks).map_err(|e| anyhow::anyhow!("--block {blocks}: {e}"))?;
+    let numbers =
+        parse_block_range(blocks).map_err(|e| anyhow::anyhow!("--block {blocks}: {e}"))?;
     let node = Node::connect(url, NodeOptions::default())?;
     let chain = ChainFile::detect(&node, given)?;
-    let spec = chain.spec().with_context(|| format!("chain {}", chain.source))?;
+    let spec = chain
+        .spec()
+        .with_context(|| format!("chain {}", chain.source))?;
     let bar = progress_bar(numbers.clone().count() as u64, !json);
     let mut reports = Vec::new();
     for number in numbers {
@@ -279,7 +283,8 @@ fn run_on_node(
         );
         if let Some(processed) = processed {
             report.checks.push("post_state");
-            let difference = parevm_rpc::post_state::first_difference(&node, number, &processed.state)?;
+            let difference =
+                parevm_rpc::post_state::first_difference(&node, number, &processed.state)?;
             if report.error.is_none() {
                 report.error = difference.map(|d| format!("post_state: {d}"));
             }

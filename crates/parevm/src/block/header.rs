@@ -4,6 +4,7 @@
 use alloy_consensus::Header;
 use alloy_eips::eip1559::BaseFeeParams;
 use alloy_eips::eip7840::BlobParams;
+use alloy_primitives::B256;
 use revm::primitives::hardfork::SpecId;
 
 use super::{BlockError, FullBlock};
@@ -24,7 +25,9 @@ pub fn default_blob_params(spec: SpecId) -> Option<BlobParams> {
     }
 }
 
-/// Checks a header against its parent: hash link, number, timestamp, gas
+/// Checks a header against its parent (known by `parent_hash`, which is
+/// the hash of `parent` on every chain but one whose genesis header is not
+/// the standard one): hash link, number, timestamp, gas
 /// limit bounds, gas used, extra data, EIP-1559 base fee, post-merge
 /// constants, EIP-4844 excess blob gas, and which optional fields a fork
 /// requires. Proof-of-work difficulty and seal are not checked.
@@ -34,12 +37,13 @@ pub fn default_blob_params(spec: SpecId) -> Option<BlobParams> {
 pub fn validate_header(
     block: &FullBlock,
     parent: &Header,
+    parent_hash: B256,
     parent_spec: SpecId,
 ) -> Result<(), BlockError> {
     let h = &block.header;
     let spec = block.spec;
     let fail = |m: String| Err(BlockError::Invalid(m));
-    if h.parent_hash != parent.hash_slow() {
+    if h.parent_hash != parent_hash {
         return fail(format!("parent hash {} is not the parent's", h.parent_hash));
     }
     if h.number != parent.number + 1 {
