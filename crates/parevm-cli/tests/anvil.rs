@@ -175,7 +175,9 @@ fn anvil_blocks_fetch_run_and_run_rpc_agree_with_the_node() {
     for (i, (shape, txs)) in shapes.iter().enumerate() {
         mine(&node, &anvil, 4 + i as u64, &traffic.block(*shape, *txs));
     }
-    let last = 3 + shapes.len() as u64;
+    let probe_block = 4 + shapes.len() as u64;
+    mine(&node, &anvil, probe_block, &traffic.blockhash_probe());
+    let last = probe_block;
     let hot_pool_reverts = statuses(&node, 5).iter().filter(|ok| !**ok).count();
     assert!(
         hot_pool_reverts >= 10,
@@ -200,6 +202,18 @@ fn anvil_blocks_fetch_run_and_run_rpc_agree_with_the_node() {
             "fetched block disagrees with its header: {line}"
         );
     }
+    // The block that reads BLOCKHASH got the hash it needs.
+    let hashes: Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join(probe_block.to_string()).join("block_hashes.json"))
+            .expect("block_hashes.json for the BLOCKHASH block"),
+    )
+    .expect("JSON");
+    let parent = node.block_json(probe_block - 1).expect("parent");
+    assert_eq!(
+        hashes[(probe_block - 1).to_string()],
+        parent["hash"],
+        "{hashes}"
+    );
     // Fetching again finds every block there: resumable.
     let (code, stdout, _) = parevm(&[
         "fetch", "--rpc", &url, "--block", &range, "--out", out_arg, "--json",
@@ -310,6 +324,68 @@ fn anvil_blocks_fetch_run_and_run_rpc_agree_with_the_node() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A genesis one wei off for `account` (which block 1 changes): the import
+/// stops at block 1 with exit 1, names the account when given the node,
+/// lists the block's accounts without it, and leaves the database at the
+/// genesis.
+fn wrong_genesis_names_the_account(
+    dir: &Path,
+    chain: &Path,
+    genesis_hash: B256,
+    url: &str,
+    account: Address,
+) {
+    let mut genesis: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("genesis.json")).expect("genesis"))
+            .expect("JSON");
+    let key = format!("{account:#x}");
+    genesis["alloc"][&key]["balance"] = Value::from("0xd3c21bcecceda1000001");
+    let wrong = dir.join("wrong-genesis.json");
+    std::fs::write(&wrong, genesis.to_string()).expect("write");
+    let hash = format!("{genesis_hash:#x}");
+    for (with_node, name) in [(true, "wrong-node.redb"), (false, "wrong.redb")] {
+        let db = dir.join(name);
+        let mut args = vec![
+            "import",
+            "--genesis",
+            wrong.to_str().expect("utf-8"),
+            "--genesis-hash",
+            &hash,
+            "--db",
+            db.to_str().expect("utf-8"),
+            chain.to_str().expect("utf-8"),
+        ];
+        if with_node {
+            args.extend(["--rpc", url]);
+        }
+        let (code, stdout, stderr) = parevm(&args);
+        assert_eq!(code, 1, "{stdout}\n{stderr}");
+        assert!(stderr.contains("block 1: state root"), "{stderr}");
+        let named = format!("account {account}");
+        if with_node {
+            assert!(
+                stderr.contains(&named) && stderr.contains("the node has balance"),
+                "{stderr}"
+            );
+        } else {
+            assert!(
+                stderr.contains(&account.to_string()) && stderr.contains("--rpc"),
+                "{stderr}"
+            );
+        }
+        let (code, stdout, _) = parevm(&[
+            "state",
+            "--db",
+            db.to_str().expect("utf-8"),
+            "head",
+            "--json",
+        ]);
+        assert_eq!(code, 0);
+        let head: Value = serde_json::from_str(stdout.trim()).expect("JSON");
+        assert_eq!(head["number"], 0, "the database stays at the block before");
+    }
+}
+
 /// The root of anvil's state at block 0, from an account proof: the first
 /// node of any account proof is the state trie's root node.
 fn proved_root(node: &Node, address: Address) -> B256 {
@@ -367,6 +443,13 @@ fn a_thousand_anvil_blocks_import_with_every_state_root_equal() {
         chain.to_str().expect("utf-8"),
     ]);
     assert_eq!(code, 0, "export: {stdout}\n{stderr}");
+    wrong_genesis_names_the_account(
+        &dir,
+        &chain,
+        genesis_hash,
+        anvil.url(),
+        traffic.addresses()[0],
+    );
     let head: Value = node.block_json(BLOCKS).expect("head");
     let probe = traffic.addresses()[5];
     let balance: U256 = node

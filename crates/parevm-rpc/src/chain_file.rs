@@ -200,3 +200,57 @@ impl ChainFile {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parevm::revm::primitives::hardfork::SpecId;
+
+    #[test]
+    fn anvil_forks_run_from_genesis() {
+        let prague = ChainFile::anvil(31337, "Prague").expect("known fork");
+        let spec = prague.spec().expect("a chain");
+        assert_eq!(spec.chain_id, 31337);
+        assert_eq!(spec.spec_at(1, 1), SpecId::PRAGUE);
+        assert_eq!(spec.spec_at(0, 0), SpecId::PRAGUE);
+        let osaka = ChainFile::anvil(1, "Bpo1").expect("a BPO fork is Osaka's rules");
+        assert_eq!(osaka.spec().expect("a chain").spec_at(5, 5), SpecId::OSAKA);
+        let london = ChainFile::anvil(1, "london").expect("known fork");
+        assert_eq!(
+            london.spec().expect("a chain").spec_at(5, 5),
+            SpecId::LONDON
+        );
+        assert!(ChainFile::anvil(1, "Frontier").is_none());
+    }
+
+    #[test]
+    fn chain_files_round_trip_and_may_be_absent() {
+        let dir = std::env::temp_dir().join(format!("parevm-chain-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        assert_eq!(ChainFile::read(&dir).expect("absent is fine"), None);
+        let file = ChainFile::anvil(1337, "cancun").expect("known fork");
+        std::fs::write(
+            dir.join(CHAIN_FILE),
+            serde_json::to_string(&file).expect("json"),
+        )
+        .expect("write");
+        assert_eq!(ChainFile::read(&dir).expect("parses"), Some(file));
+        std::fs::write(dir.join(CHAIN_FILE), "{").expect("write");
+        let error = ChainFile::read(&dir).expect_err("malformed");
+        assert!(error.to_string().contains(CHAIN_FILE), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            ChainFile::load("mainnet")
+                .expect("built in")
+                .spec()
+                .expect("mainnet")
+                .chain_id,
+            1
+        );
+        let missing = ChainFile::load("/nonexistent/genesis.json").expect_err("no file");
+        assert!(
+            missing.to_string().contains("/nonexistent/genesis.json"),
+            "{missing}"
+        );
+    }
+}

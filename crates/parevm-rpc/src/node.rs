@@ -447,3 +447,34 @@ fn shorten(text: &str) -> String {
     }
     format!("{}...", &text[..end])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_urls_are_taken() {
+        for url in ["https://example.com", "not a url", "ws://127.0.0.1:8545"] {
+            let error = Node::connect(url, NodeOptions::default()).expect_err(url);
+            assert!(matches!(error, RpcError::BadUrl { .. }), "{url}: {error}");
+            assert!(error.to_string().contains(url), "{error}");
+        }
+        assert!(Node::connect("http://127.0.0.1:8545", NodeOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn an_absent_node_is_tried_again_then_reported_resumable() {
+        let options = NodeOptions {
+            timeout: Duration::from_secs(2),
+            retries: 2,
+            backoff: Duration::from_millis(1),
+        };
+        let node = Node::connect("http://127.0.0.1:9", options).expect("a URL");
+        let error = node.chain_id().expect_err("nobody listens");
+        assert!(
+            matches!(error, RpcError::Unreachable { attempts: 3, .. }),
+            "{error}"
+        );
+        assert!(error.is_resumable());
+    }
+}

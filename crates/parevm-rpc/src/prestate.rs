@@ -127,3 +127,60 @@ pub fn merge_into(merged: &mut Prestate, later: Prestate) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SLOT: &str = "0x0000000000000000000000000000000000000000000000000000000000000001";
+    const ONE: &str = "0x0000000000000000000000000000000000000000000000000000000000000001";
+    const TWO: &str = "0x0000000000000000000000000000000000000000000000000000000000000002";
+
+    #[test]
+    fn the_first_sighting_of_a_field_or_slot_wins() {
+        let a = "0x00000000000000000000000000000000000000aa";
+        let traces = json!([
+            { "txHash": "0x01", "result": { a: { "balance": "0x10", "nonce": 1, "storage": { SLOT: ONE } } } },
+            { "txHash": "0x02", "result": { a: { "balance": "0x5", "nonce": "0x2", "storage": { SLOT: TWO, TWO: TWO } } } }
+        ]);
+        let merged = merge_traces(&traces).expect("merges");
+        let account = &merged[&a.parse::<Address>().expect("address")];
+        assert_eq!(account.balance, Some(U256::from(16)));
+        assert_eq!(account.nonce, Some(1));
+        assert_eq!(
+            account.storage[&SLOT.parse::<B256>().expect("slot")],
+            ONE.parse::<B256>().expect("value")
+        );
+        // A slot first seen in the second transaction is taken from it.
+        assert_eq!(
+            account.storage[&TWO.parse::<B256>().expect("slot")],
+            TWO.parse::<B256>().expect("value")
+        );
+    }
+
+    #[test]
+    fn system_contract_storage_is_left_to_the_node() {
+        let history = format!("{HISTORY_STORAGE_ADDRESS:#x}");
+        let traces = json!([{ "result": { history.clone(): { "balance": "0x0", "code": "0x00", "storage": { SLOT: ONE } } } }]);
+        let merged = merge_traces(&traces).expect("merges");
+        let account = &merged[&HISTORY_STORAGE_ADDRESS];
+        assert!(account.storage.is_empty(), "{account:?}");
+        assert!(account.code.is_some());
+    }
+
+    #[test]
+    fn bare_results_are_read_and_failures_name_the_transaction() {
+        let a = "0x00000000000000000000000000000000000000aa";
+        let bare = json!([{ a: { "balance": "0x1" } }]);
+        assert_eq!(merge_traces(&bare).expect("bare results").len(), 1);
+        let failed = json!([{ "result": {} }, { "error": "execution timeout" }]);
+        let error = merge_traces(&failed).expect_err("a failed trace");
+        assert!(error.contains("transaction 1"), "{error}");
+        let malformed = json!([{ "result": { a: { "balance": "zz" } } }]);
+        assert!(merge_traces(&malformed)
+            .expect_err("bad balance")
+            .contains("transaction 0"));
+        assert!(merge_traces(&json!({})).is_err());
+    }
+}

@@ -341,3 +341,56 @@ impl Storage for RpcStorage<'_> {
         Ok(!root.is_zero() && root != EMPTY_ROOT)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodeOptions;
+    use std::time::Duration;
+
+    /// A node nobody listens at: every request fails fast.
+    fn absent_node() -> Node {
+        let options = NodeOptions {
+            timeout: Duration::from_secs(2),
+            retries: 1,
+            backoff: Duration::from_millis(1),
+        };
+        Node::connect("http://127.0.0.1:9", options).expect("a URL")
+    }
+
+    #[test]
+    fn prefetched_reads_stay_local_and_misses_go_to_the_node() {
+        let node = absent_node();
+        let mut storage = RpcStorage::new(&node, 5);
+        let a = Address::with_last_byte(0xaa);
+        let mut prestate = Prestate::new();
+        prestate.insert(
+            a,
+            PrestateAccount {
+                balance: Some(U256::from(7)),
+                nonce: Some(2),
+                code: Some(Bytes::from_static(&[0x60, 0x00])),
+                storage: [(B256::with_last_byte(1), B256::with_last_byte(9))].into(),
+            },
+        );
+        storage.prefetch_prestate(&prestate);
+        let account = storage.account(&a).expect("prefetched").expect("exists");
+        assert_eq!((account.balance, account.nonce), (U256::from(7), 2));
+        let code = storage
+            .code_by_hash(&account.code_hash)
+            .expect("prefetched code");
+        assert_eq!(code.original_bytes().as_ref(), &[0x60, 0x00]);
+        assert_eq!(
+            storage.storage(&a, &U256::from(1)).expect("prefetched"),
+            U256::from(9)
+        );
+        assert_eq!(storage.misses().requests, 0);
+        // Not prefetched: asked of the node, which is not there.
+        let error = storage.storage(&a, &U256::from(2)).expect_err("a miss");
+        assert!(error.message.contains("did not answer"), "{error:?}");
+        let error = storage
+            .account(&Address::with_last_byte(1))
+            .expect_err("a miss");
+        assert!(error.message.contains("127.0.0.1:9"), "{error:?}");
+    }
+}

@@ -337,6 +337,21 @@ impl Traffic {
             .collect()
     }
 
+    /// Deploys a contract that stores `BLOCKHASH(NUMBER - 1)` in its slot 0
+    /// when called, and calls it: a block whose execution needs an earlier
+    /// block's hash.
+    pub fn blockhash_probe(&mut self) -> Vec<Bytes> {
+        // Runtime: PUSH1 1 NUMBER SUB BLOCKHASH PUSH1 0 SSTORE STOP; the
+        // creation code copies those 9 bytes and returns them.
+        let code = alloy_primitives::hex!("6009600c60003960096000f3600143034060005500").to_vec();
+        let from = 2;
+        let probe = self.addresses[from].create(self.nonces[from]);
+        vec![
+            self.sign(from, TxKind::Create, U256::ZERO, code, 200_000),
+            self.call(from, probe, Vec::new(), 100_000),
+        ]
+    }
+
     /// A block of `txs` transactions of `shape`.
     pub fn block(&mut self, shape: Shape, txs: usize) -> Vec<Bytes> {
         (0..txs).map(|k| self.one(shape, k)).collect()

@@ -15,10 +15,12 @@ use alloy_primitives::B256;
 use alloy_rlp::Decodable as _;
 use anyhow::Context as _;
 use parevm::block::genesis::{genesis_alloc, genesis_header};
-use parevm::block::{from_consensus, validate_header};
+use parevm::block::{from_consensus, process_block, validate_header, FullBlock};
 use parevm::{ChainSpec, Config, Mode};
 use parevm_db::import::{import_block, init_genesis, ImportError};
 use parevm_db::StateDb;
+use parevm_rpc::post_state::first_difference;
+use parevm_rpc::{Node, NodeOptions};
 use serde_json::json;
 
 use crate::report::progress_bar;
@@ -50,6 +52,12 @@ pub(crate) struct Args {
     /// real root) is still built from the file.
     #[arg(long, value_name = "HASH")]
     genesis_hash: Option<B256>,
+    /// A node that holds the chain (`http://host:port`): when a block's
+    /// state root differs, the node's state after the block is compared
+    /// with parevm's to name the first account that differs. Without it
+    /// the error lists the accounts the block changed.
+    #[arg(long, value_name = "URL")]
+    rpc: Option<String>,
 }
 
 /// What a run of `import` did.
@@ -79,12 +87,24 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             .unwrap_or(std::num::NonZeroUsize::MIN),
         mode: Mode::Auto,
     };
+    let node = args
+        .rpc
+        .as_deref()
+        .map(|url| Node::connect(url, NodeOptions::default()))
+        .transpose()?;
     let bar = progress_bar(blocks.len() as u64, !args.json);
     let started = Instant::now();
     let mut totals = Totals::default();
+    let context = Context {
+        db: &db,
+        chain: &chain,
+        config: &config,
+        genesis_hash,
+        node: node.as_ref(),
+    };
     for (file, block) in blocks {
         bar.inc(1);
-        match import_one(&db, &chain, &config, block, genesis_hash, &mut totals) {
+        match import_one(&context, block, &mut totals) {
             Ok(()) => {}
             Err(Failure::Check(message)) => {
                 bar.finish_and_clear();
@@ -167,14 +187,27 @@ enum Failure {
     Input(anyhow::Error),
 }
 
-fn import_one(
-    db: &StateDb,
-    chain: &ChainSpec,
-    config: &Config,
-    block: Block<TxEnvelope>,
+/// What every block's import needs.
+struct Context<'a> {
+    db: &'a StateDb,
+    chain: &'a ChainSpec,
+    config: &'a Config,
     genesis_hash: B256,
+    node: Option<&'a Node>,
+}
+
+fn import_one(
+    context: &Context<'_>,
+    block: Block<TxEnvelope>,
     totals: &mut Totals,
 ) -> Result<(), Failure> {
+    let Context {
+        db,
+        chain,
+        config,
+        genesis_hash,
+        node,
+    } = *context;
     let input = |e: anyhow::Error| Failure::Input(e);
     let number = block.header.number;
     let hash = block.header.hash_slow();
@@ -229,7 +262,51 @@ fn import_one(
             Ok(())
         }
         Err(ImportError::Db(e)) => Err(input(e.into())),
+        Err(ImportError::Root(error)) => {
+            Err(Failure::Check(explain_root(db, &full, config, node, error)))
+        }
         Err(other) => Err(Failure::Check(other.to_string())),
+    }
+}
+
+/// A state root that differs, with the accounts behind it: with a node,
+/// the first account whose state after the block differs from the
+/// node's; without one, the accounts the block changed.
+fn explain_root(
+    db: &StateDb,
+    block: &FullBlock,
+    config: &Config,
+    node: Option<&Node>,
+    error: impl std::fmt::Display,
+) -> String {
+    const SHOWN: usize = 8;
+    let diff = match db
+        .snapshot()
+        .map(|snapshot| process_block(&snapshot, block, config))
+    {
+        Ok(Ok(processed)) => processed.state,
+        Ok(Err(e)) => return format!("{error} (executing it again failed: {e})"),
+        Err(e) => return format!("{error} (the database: {e})"),
+    };
+    match node {
+        Some(node) => match first_difference(node, block.header.number, &diff) {
+            Ok(Some(difference)) => format!("{error}; first difference from {}: {difference}", node.url()),
+            Ok(None) => format!(
+                "{error}; every account the block changed agrees with {}: the roots differ elsewhere",
+                node.url()
+            ),
+            Err(e) => format!("{error} (asking the node: {e})"),
+        },
+        None => {
+            let accounts: Vec<String> = diff.keys().take(SHOWN).map(ToString::to_string).collect();
+            let more = diff.len().saturating_sub(SHOWN);
+            format!(
+                "{error}; the block changed {} account(s): {}{} (pass --rpc URL of a node holding the chain to name the one that differs)",
+                diff.len(),
+                accounts.join(", "),
+                if more > 0 { format!(" and {more} more") } else { String::new() }
+            )
+        }
     }
 }
 
