@@ -443,6 +443,15 @@ fn a_thousand_anvil_blocks_import_with_every_state_root_equal() {
         chain.to_str().expect("utf-8"),
     ]);
     assert_eq!(code, 0, "export: {stdout}\n{stderr}");
+    if let Some(keep) = std::env::var_os("PAREVM_ANVIL_CHAIN_OUT") {
+        // For measuring the import with a release build.
+        let keep = PathBuf::from(keep);
+        std::fs::create_dir_all(&keep).expect("output folder");
+        std::fs::copy(&chain, keep.join("chain.rlp")).expect("copy the chain");
+        std::fs::copy(dir.join("genesis.json"), keep.join("genesis.json"))
+            .expect("copy the genesis");
+        std::fs::write(keep.join("genesis-hash"), format!("{genesis_hash:#x}")).expect("write");
+    }
     wrong_genesis_names_the_account(
         &dir,
         &chain,

@@ -224,7 +224,7 @@ impl<'n> RpcStorage<'n> {
 fn existing(proved: &ProvedAccount) -> Option<AccountBasic> {
     let code_hash = code_hash_of(proved.code_hash);
     let empty = proved.balance.is_zero() && proved.nonce == 0 && code_hash == KECCAK_EMPTY;
-    (!empty).then(|| AccountBasic {
+    (!empty).then_some(AccountBasic {
         balance: proved.balance,
         nonce: proved.nonce,
         code_hash,

@@ -386,7 +386,7 @@ impl Traffic {
             }
             Shape::Coinbase => {
                 let coinbase = self.coinbase();
-                if k % 3 == 0 {
+                if k.is_multiple_of(3) {
                     let to = self.someone();
                     self.pay(1, to, 5_000 + k as u64)
                 } else {

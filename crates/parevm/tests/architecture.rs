@@ -1,6 +1,7 @@
 //! Architecture rules of the workspace, checked on the source text.
 //!
-//! Dependencies run one way: the CLI uses the engine, never the reverse, and
+//! Dependencies run one way: between crates ([`CRATE_DEPENDENCIES`]: the CLI
+//! uses the engine, the database and the RPC client, never the reverse), and
 //! inside the engine (`crates/parevm/src`) from the entry down ([`LAYERS`]):
 //! **entry** (`lib.rs`: picks a path, re-exports) -> **paths** (Block-STM,
 //! chunks, sequential, choosing between them, finishing a block, whole blocks)
@@ -15,7 +16,8 @@
 //!   (an item that `lib.rs` defines or re-exports) ties a module to the top of
 //!   the crate: a cycle hidden behind a re-export. Name the defining module.
 //! * **No cycles**, between top-level modules or between the modules of one
-//!   folder, in the engine, the CLI and `parevm-testkit` (if it exists):
+//!   folder, in the engine, the CLI, `parevm-db`, `parevm-rpc` and
+//!   `parevm-testkit` (if it exists):
 //!   modules in a cycle can only be understood and changed together.
 //! * **Only `evm` runs revm.** Outside `src/evm/`, `revm::` paths only name
 //!   plain data ([`REVM_DATA_TYPES`]); handlers, inspectors, the journal,
@@ -610,6 +612,73 @@ fn testkit_has_no_cycles() {
 fn state_database_has_no_cycles() {
     check("../parevm-db/src", "lib.rs", cycle_violations);
     check("../parevm-db/src", "lib.rs", root_import_violations);
+}
+
+#[test]
+fn rpc_client_has_no_cycles() {
+    check("../parevm-rpc/src", "lib.rs", cycle_violations);
+    check("../parevm-rpc/src", "lib.rs", root_import_violations);
+}
+
+/// The workspace's crates and the workspace crates each may depend on
+/// (outside its tests): the engine on none, the state database and the RPC
+/// client on the engine alone (neither knows the other), the test kit on
+/// the engine and the database, the CLI on all.
+const CRATE_DEPENDENCIES: &[(&str, &[&str])] = &[
+    ("parevm", &[]),
+    ("parevm-db", &["parevm"]),
+    ("parevm-rpc", &["parevm"]),
+    ("parevm-testkit", &["parevm", "parevm-db"]),
+    (
+        "parevm-cli",
+        &["parevm", "parevm-db", "parevm-rpc", "parevm-testkit"],
+    ),
+];
+
+/// The workspace crates named in the `[dependencies]` table of a manifest.
+fn workspace_dependencies(manifest: &str) -> BTreeSet<String> {
+    let mut in_dependencies = false;
+    let mut found = BTreeSet::new();
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+            continue;
+        }
+        if !in_dependencies {
+            continue;
+        }
+        let name = line.split(['=', ' ']).next().unwrap_or("");
+        if (name == "parevm" || name.starts_with("parevm-")) && line.contains("path") {
+            found.insert(name.to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn crate_dependencies_point_one_way() {
+    let mut wrong = Vec::new();
+    for (name, allowed) in CRATE_DEPENDENCIES {
+        let path = crate_dir().join("..").join(name).join("Cargo.toml");
+        let manifest =
+            fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for dependency in workspace_dependencies(&manifest) {
+            if !allowed.contains(&dependency.as_str()) {
+                wrong.push(format!("{name} depends on {dependency}"));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "crate dependencies against the grain: {wrong:?}"
+    );
+}
+
+#[test]
+fn synthetic_manifests_show_their_workspace_dependencies() {
+    let manifest = "[package]\nname = \"x\"\n[dependencies]\nparevm = { path = \"../parevm\" }\nparevm-db = { version = \"0.1\", path = \"../parevm-db\" }\nserde = \"1\"\n[dev-dependencies]\nparevm-testkit = { path = \"../parevm-testkit\" }\n";
+    let found: Vec<String> = workspace_dependencies(manifest).into_iter().collect();
+    assert_eq!(found, ["parevm", "parevm-db"]);
 }
 
 /// A crate from one text, in which a line `== path` starts each file.
