@@ -20,7 +20,11 @@
 //! - [`import`] checks and commits blocks one after another: header against
 //!   parent, execution through parevm, the header's gas, receipts root,
 //!   bloom, requests and withdrawals, and the state root.
+//! - [`chain`] imports a whole chain in a pipeline: senders and headers,
+//!   execution, and state root with commit, each on its own thread, so the
+//!   state root of one block is computed while the next executes.
 
+pub mod chain;
 mod db;
 pub mod import;
 mod schema;

@@ -9,7 +9,7 @@ use parevm::{AccountBasic, Storage, StorageError};
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable as _};
 
 use crate::schema::{self, slot_key};
-use crate::types::{DbError, StoredAccount};
+use crate::types::{DbError, Head, StoredAccount};
 
 /// The database's state as of one moment (its head when taken). Every
 /// worker thread reads it through `&self`; redb's read-only tables need no
@@ -19,11 +19,18 @@ pub struct Snapshot {
     slots: ReadOnlyTable<&'static [u8; 52], &'static [u8; 32]>,
     codes: ReadOnlyTable<&'static [u8; 32], &'static [u8]>,
     block_hashes: ReadOnlyTable<u64, &'static [u8; 32]>,
+    head: Option<Head>,
 }
 
 impl Snapshot {
     pub(crate) fn new(txn: ReadTransaction) -> Result<Self, DbError> {
+        let meta = txn.open_table(schema::META).map_err(DbError::storage)?;
+        let head = match meta.get(schema::HEAD_KEY).map_err(DbError::storage)? {
+            Some(value) => Some(schema::decode_head(value.value())?),
+            None => None,
+        };
         Ok(Self {
+            head,
             accounts: txn.open_table(schema::ACCOUNTS).map_err(DbError::storage)?,
             slots: txn.open_table(schema::SLOTS).map_err(DbError::storage)?,
             codes: txn.open_table(schema::CODES).map_err(DbError::storage)?,
@@ -31,6 +38,11 @@ impl Snapshot {
                 .open_table(schema::BLOCK_HASHES)
                 .map_err(DbError::storage)?,
         })
+    }
+
+    /// The head this snapshot is the state after (`None` before a genesis).
+    pub fn head(&self) -> Option<Head> {
+        self.head
     }
 
     /// An account with its storage root.

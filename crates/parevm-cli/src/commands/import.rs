@@ -2,8 +2,10 @@
 //! state of a geth-style genesis file, then RLP-encoded blocks in order,
 //! each executed in parallel, checked against its header (gas, receipts
 //! root, bloom, requests, withdrawals, state root) and committed with its
-//! state diff in one database transaction. A database that holds the
-//! chain's first blocks already resumes after them.
+//! state diff in one database transaction, in `parevm_db::chain`'s
+//! pipeline (the next block executes while one block's state root is
+//! computed and committed). A database that holds the chain's first blocks
+//! already resumes after them.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,9 +17,10 @@ use alloy_primitives::B256;
 use alloy_rlp::Decodable as _;
 use anyhow::Context as _;
 use parevm::block::genesis::{genesis_alloc, genesis_header};
-use parevm::block::{from_consensus, process_block, validate_header, FullBlock};
-use parevm::{ChainSpec, Config, Mode};
-use parevm_db::import::{import_block, init_genesis, ImportError};
+use parevm::block::FullBlock;
+use parevm::{ChainSpec, Config, Mode, StateDiff};
+use parevm_db::chain::{import_chain, ChainStats};
+use parevm_db::import::{init_genesis, ImportError};
 use parevm_db::StateDb;
 use parevm_rpc::post_state::first_difference;
 use parevm_rpc::{Node, NodeOptions};
@@ -60,18 +63,6 @@ pub(crate) struct Args {
     rpc: Option<String>,
 }
 
-/// What a run of `import` did.
-#[derive(Default)]
-struct Totals {
-    imported: u64,
-    skipped: u64,
-    gas: u64,
-    senders: Duration,
-    execute: Duration,
-    root: Duration,
-    write: Duration,
-}
-
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.genesis)
         .with_context(|| format!("{}: cannot read the genesis file", args.genesis.display()))?;
@@ -92,35 +83,35 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         .as_deref()
         .map(|url| Node::connect(url, NodeOptions::default()))
         .transpose()?;
+    let files: Vec<(u64, PathBuf)> = blocks
+        .iter()
+        .map(|(file, block)| (block.header.number, file.clone()))
+        .collect();
+    let blocks: Vec<Block<TxEnvelope>> = blocks.into_iter().map(|(_, block)| block).collect();
     let bar = progress_bar(blocks.len() as u64, !args.json);
     let started = Instant::now();
-    let mut totals = Totals::default();
-    let context = Context {
-        db: &db,
-        chain: &chain,
-        config: &config,
-        genesis_hash,
-        node: node.as_ref(),
-    };
-    for (file, block) in blocks {
-        bar.inc(1);
-        match import_one(&context, block, &mut totals) {
-            Ok(()) => {}
-            Err(Failure::Check(message)) => {
-                bar.finish_and_clear();
-                eprintln!("error: {}: {message}", file.display());
-                report(&args, &db, &totals, started.elapsed())?;
-                return Ok(ExitCode::from(1));
-            }
-            Err(Failure::Input(error)) => {
-                bar.finish_and_clear();
-                return Err(error.context(file.display().to_string()));
-            }
-        }
-    }
+    let (stats, stopped) =
+        import_chain(&db, &chain, &config, genesis_hash, blocks, &|_| bar.inc(1));
     bar.finish_and_clear();
-    report(&args, &db, &totals, started.elapsed())?;
-    Ok(ExitCode::SUCCESS)
+    let Some(stop) = stopped else {
+        report(&args, &db, &stats, started.elapsed())?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    let file = files
+        .iter()
+        .find(|(number, _)| *number == stop.number)
+        .or(files.first())
+        .map_or_else(String::new, |(_, file)| format!("{}: ", file.display()));
+    let message = match stop.error {
+        ImportError::Db(error) => {
+            return Err(anyhow::Error::from(error).context(format!("{file}block {}", stop.number)))
+        }
+        ImportError::Root(error) => explain_root(stop.executed.as_ref(), node.as_ref(), error),
+        other => other.to_string(),
+    };
+    eprintln!("error: {file}{message}");
+    report(&args, &db, &stats, started.elapsed())?;
+    Ok(ExitCode::from(1))
 }
 
 /// Writes the genesis into a new database, or checks that a database holds
@@ -179,117 +170,20 @@ fn read_blocks(files: &[PathBuf]) -> anyhow::Result<Vec<(PathBuf, Block<TxEnvelo
     Ok(blocks)
 }
 
-/// Why a block stopped the import.
-enum Failure {
-    /// The block broke a rule: a failed check (exit 1).
-    Check(String),
-    /// The input or the database is unusable (exit 2).
-    Input(anyhow::Error),
-}
-
-/// What every block's import needs.
-struct Context<'a> {
-    db: &'a StateDb,
-    chain: &'a ChainSpec,
-    config: &'a Config,
-    genesis_hash: B256,
-    node: Option<&'a Node>,
-}
-
-fn import_one(
-    context: &Context<'_>,
-    block: Block<TxEnvelope>,
-    totals: &mut Totals,
-) -> Result<(), Failure> {
-    let Context {
-        db,
-        chain,
-        config,
-        genesis_hash,
-        node,
-    } = *context;
-    let input = |e: anyhow::Error| Failure::Input(e);
-    let number = block.header.number;
-    let hash = block.header.hash_slow();
-    let head = db
-        .head()
-        .map_err(|e| input(e.into()))?
-        .ok_or_else(|| Failure::Input(anyhow::anyhow!("the database has no genesis")))?;
-    if number <= head.number {
-        // Imported before: resume after it, if it is this chain's block.
-        let stored = db
-            .header_rlp(number)
-            .map_err(|e| input(e.into()))?
-            .map(alloy_primitives::keccak256);
-        if stored != Some(hash) {
-            return Err(Failure::Check(format!(
-                "block {number} ({hash}) differs from the block {number} the database holds"
-            )));
-        }
-        totals.skipped += 1;
-        return Ok(());
-    }
-    if number == 1 && block.header.parent_hash != genesis_hash {
-        return Err(Failure::Check(format!(
-            "the genesis does not match the chain: block 1's parent is {}, the genesis is {genesis_hash}",
-            block.header.parent_hash
-        )));
-    }
-    let parent = db
-        .header_rlp(head.number)
-        .map_err(|e| input(e.into()))?
-        .ok_or_else(|| Failure::Input(anyhow::anyhow!("no header for the head")))?;
-    let parent = Header::decode(&mut parent.as_slice()).map_err(|e| {
-        input(anyhow::anyhow!(
-            "the database's header {}: {e}",
-            head.number
-        ))
-    })?;
-    let parent_spec = chain.spec_at(parent.number, parent.timestamp);
-    let started = Instant::now();
-    let full = from_consensus(chain, block, config.threads.get())
-        .map_err(|e| Failure::Check(format!("block {number}: {e}")))?;
-    validate_header(&full, &parent, head.hash, parent_spec)
-        .map_err(|e| Failure::Check(format!("block {number}: {e}")))?;
-    totals.senders += started.elapsed();
-    match import_block(db, &full, hash, config) {
-        Ok(stats) => {
-            totals.imported += 1;
-            totals.gas += stats.gas;
-            totals.execute += stats.execute;
-            totals.root += stats.root;
-            totals.write += stats.write;
-            Ok(())
-        }
-        Err(ImportError::Db(e)) => Err(input(e.into())),
-        Err(ImportError::Root(error)) => {
-            Err(Failure::Check(explain_root(db, &full, config, node, error)))
-        }
-        Err(other) => Err(Failure::Check(other.to_string())),
-    }
-}
-
 /// A state root that differs, with the accounts behind it: with a node,
 /// the first account whose state after the block differs from the
 /// node's; without one, the accounts the block changed.
 fn explain_root(
-    db: &StateDb,
-    block: &FullBlock,
-    config: &Config,
+    executed: Option<&(FullBlock, StateDiff)>,
     node: Option<&Node>,
     error: impl std::fmt::Display,
 ) -> String {
     const SHOWN: usize = 8;
-    let diff = match db
-        .snapshot()
-        .map(|snapshot| process_block(&snapshot, block, config))
-    {
-        Ok(Ok(processed)) => processed.state,
-        Ok(Err(e)) => return format!("{error} (executing it again failed: {e})"),
-        Err(e) => return format!("{error} (the database: {e})"),
+    let Some((block, diff)) = executed else {
+        return error.to_string();
     };
     match node {
-        Some(node) => match first_difference(node, block.header.number, &diff) {
+        Some(node) => match first_difference(node, block.header.number, diff) {
             Ok(Some(difference)) => format!("{error}; first difference from {}: {difference}", node.url()),
             Ok(None) => format!(
                 "{error}; every account the block changed agrees with {}: the roots differ elsewhere",
@@ -310,7 +204,7 @@ fn explain_root(
     }
 }
 
-fn report(args: &Args, db: &StateDb, totals: &Totals, wall: Duration) -> anyhow::Result<()> {
+fn report(args: &Args, db: &StateDb, totals: &ChainStats, wall: Duration) -> anyhow::Result<()> {
     let head = db.head()?;
     let seconds = |d: Duration| d.as_secs_f64();
     let mgas_per_s = if wall.is_zero() {
