@@ -73,7 +73,7 @@ pub struct ChainStop {
     pub error: ImportError,
     /// The block as executed, when the stop is its state root: what it
     /// changed, to find the account that differs.
-    pub executed: Option<(FullBlock, StateDiff)>,
+    pub executed: Option<Box<(FullBlock, StateDiff)>>,
 }
 
 /// A block ready to execute.
@@ -404,7 +404,7 @@ fn commit_stage(
                 return Some(ChainStop {
                     number,
                     error: ImportError::Root(root),
-                    executed: Some((block, diff)),
+                    executed: Some(Box::new((block, diff))),
                 });
             }
         }

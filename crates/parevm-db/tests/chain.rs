@@ -73,7 +73,7 @@ fn a_wrong_state_root_stops_at_the_block_before() {
         "{:?}",
         stop.error
     );
-    let (block, diff) = stop.executed.expect("the executed block comes back");
+    let (block, diff) = *stop.executed.expect("the executed block comes back");
     assert_eq!(block.header.number, 7);
     assert!(!diff.is_empty());
     assert_eq!(stats.imported, 6);

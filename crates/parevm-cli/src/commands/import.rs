@@ -106,7 +106,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         ImportError::Db(error) => {
             return Err(anyhow::Error::from(error).context(format!("{file}block {}", stop.number)))
         }
-        ImportError::Root(error) => explain_root(stop.executed.as_ref(), node.as_ref(), error),
+        ImportError::Root(error) => explain_root(stop.executed.as_deref(), node.as_ref(), error),
         other => other.to_string(),
     };
     eprintln!("error: {file}{message}");
