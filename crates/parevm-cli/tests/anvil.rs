@@ -193,6 +193,7 @@ fn anvil_blocks_fetch_run_and_run_rpc_agree_with_the_node() {
         "fetch", "--rpc", &url, "--block", &range, "--out", out_arg, "--json",
     ]);
     assert_eq!(code, 0, "fetch: {stdout}\n{stderr}");
+    eprintln!("parevm fetch --block {range}:\n{stdout}");
     let lines = json_lines(&stdout);
     let summary = lines.last().expect("a summary");
     assert_eq!(summary["written"], last, "{stdout}");
@@ -225,6 +226,7 @@ fn anvil_blocks_fetch_run_and_run_rpc_agree_with_the_node() {
     // run on the folders: sequential and parallel equal, headers matched.
     let (code, stdout, stderr) = parevm(&["run", out_arg, "--json", "--threads", "4"]);
     assert_eq!(code, 0, "run: {stdout}\n{stderr}");
+    eprintln!("parevm run on the fetched folders:\n{stdout}");
     let lines = json_lines(&stdout);
     assert_eq!(lines.last().expect("summary")["ok"], last, "{stdout}");
     for line in &lines[..lines.len() - 1] {
@@ -290,6 +292,7 @@ fn anvil_blocks_fetch_run_and_run_rpc_agree_with_the_node() {
     // and against the node's state after each block.
     let (code, stdout, stderr) = parevm(&["run", "--rpc", &url, "--block", &range, "--json"]);
     assert_eq!(code, 0, "run --rpc: {stdout}\n{stderr}");
+    eprintln!("parevm run --rpc --block {range}:\n{stdout}");
     let lines = json_lines(&stdout);
     assert_eq!(lines.last().expect("summary")["ok"], last, "{stdout}");
     for line in &lines[..lines.len() - 1] {

@@ -79,6 +79,7 @@ fn killed_imports_resume_to_the_same_state() {
     let crashed = dir.join("crashed.redb");
     let mut rng = Rng::new(11);
     let (mut kills, mut mid_import, mut last_number) = (0, 0, 0u64);
+    let mut points = Vec::new();
     let limit = took.as_micros().max(1_000) as u64;
     while kills < 24 {
         let mut child = import(&genesis, &crashed, &blocks)
@@ -86,13 +87,17 @@ fn killed_imports_resume_to_the_same_state() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        std::thread::sleep(Duration::from_micros(rng.below(limit)));
+        let after = rng.below(limit);
+        std::thread::sleep(Duration::from_micros(after));
         let finished = child.try_wait().expect("wait").is_some();
         child.kill().ok();
         child.wait().expect("reap");
         kills += usize::from(!finished);
         let head = head(&crashed);
         let number = head["number"].as_u64().unwrap_or(0);
+        if !finished {
+            points.push(format!("{:.1} ms -> head {number}", after as f64 / 1e3));
+        }
         assert!(
             number >= last_number,
             "the head went back from {last_number} to {number}"
@@ -125,8 +130,9 @@ fn killed_imports_resume_to_the_same_state() {
         "only {mid_import} kills stopped an import half-way"
     );
     eprintln!(
-        "{kills} kills, {mid_import} mid-import; an uninterrupted import took {took:?} ({})",
-        summary
+        "{kills} kills, {mid_import} mid-import; an uninterrupted import took {took:?} ({})\nkill points (time after start -> head after the kill): {}",
+        summary,
+        points.join(", ")
     );
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -42,8 +42,11 @@ pub(crate) struct Args {
     /// Files of RLP-encoded blocks, one after another (`geth export`'s
     /// format), imported in order.
     files: Vec<PathBuf>,
-    /// Worker threads.
-    #[arg(long, default_value_t = default_threads())]
+    /// Worker threads executing each block. The pipeline keeps two more
+    /// threads busy (senders and headers; state root and commit), so the
+    /// default leaves them two cores: the available parallelism minus two,
+    /// at least one.
+    #[arg(long, default_value_t = default_threads().saturating_sub(2).max(1))]
     threads: usize,
     /// Print a JSON summary instead of text.
     #[arg(long)]
