@@ -28,6 +28,11 @@ fn import(genesis: &Path, db: &Path, chain: &Path) -> Command {
 }
 
 fn head(db: &Path) -> Value {
+    if !db.exists() {
+        // Killed before the database file was created: nothing written,
+        // which is the state before the first block.
+        return serde_json::json!({ "number": 0 });
+    }
     let out = Command::new(env!("CARGO_BIN_EXE_parevm"))
         .args([
             "state",

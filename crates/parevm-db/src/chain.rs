@@ -35,15 +35,15 @@ use std::time::{Duration, Instant};
 
 use alloy_consensus::{Block, Header, TxEnvelope};
 use alloy_primitives::{keccak256, Address, B256, U256};
-use parevm::block::{from_consensus, process_block_with_roots, validate_header, FullBlock};
+use parevm::block::{from_consensus, validate_header, FullBlock};
 use parevm::revm::bytecode::Bytecode;
 use parevm::revm::primitives::hardfork::SpecId;
 use parevm::{AccountBasic, ChainSpec, Config, LayeredStorage, StateDiff, Storage, StorageError};
 
 use crate::db::StateDb;
-use crate::import::ImportError;
+use crate::import::{commit, execute_checked, ImportError};
 use crate::snapshot::Snapshot;
-use crate::types::{CommitError, DbError};
+use crate::types::DbError;
 
 /// What importing a chain did.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -350,16 +350,7 @@ fn execute_one(
         ),
         hash: pending.map(|(n, hash, _)| (*n, *hash)),
     };
-    let roots = |diff: &StateDiff| db.root_with(diff).unwrap_or_default();
-    let processed = process_block_with_roots(&view, block, config, Some(&roots))
-        .map_err(|e| invalid(number, e.to_string()))?;
-    if let Some(mismatch) = processed
-        .header_checks(block)
-        .into_iter()
-        .find_map(|check| check.mismatch)
-    {
-        return Err(invalid(number, mismatch));
-    }
+    let processed = execute_checked(db, &view, block, config).map_err(|e| stop(number, e))?;
     Ok((processed.state, processed.gas_used))
 }
 
@@ -382,14 +373,7 @@ fn commit_stage(
             Err(stop) => return Some(stop),
         };
         let number = block.header.number;
-        let header_rlp = alloy_rlp::encode(&block.header);
-        match db.commit_block(
-            number,
-            hash,
-            &header_rlp,
-            &diff,
-            Some(block.header.state_root),
-        ) {
+        match commit(db, &block, hash, &diff) {
             Ok(committed) => {
                 stats.imported += 1;
                 stats.gas += gas;
@@ -398,8 +382,7 @@ fn commit_stage(
                 progress(number);
                 let _ = ack.try_send(number);
             }
-            Err(CommitError::Db(e)) => return Some(db_stop(number, e)),
-            Err(root) => {
+            Err(ImportError::Root(root)) => {
                 let diff = Arc::try_unwrap(diff).unwrap_or_else(|shared| (*shared).clone());
                 return Some(ChainStop {
                     number,
@@ -407,6 +390,7 @@ fn commit_stage(
                     executed: Some(Box::new((block, diff))),
                 });
             }
+            Err(other) => return Some(stop(number, other)),
         }
     }
     None

@@ -17,11 +17,11 @@
 use std::time::{Duration, Instant};
 
 use alloy_primitives::B256;
-use parevm::block::{process_block_with_roots, BlockError, FullBlock};
-use parevm::{Config, StateDiff};
+use parevm::block::{process_block_with_roots, BlockError, FullBlock, ProcessedBlock};
+use parevm::{Config, StateDiff, Storage};
 
 use crate::db::StateDb;
-use crate::types::{CommitError, DbError};
+use crate::types::{CommitError, Committed, DbError};
 
 /// Why a block was not imported. The database is left as it was.
 #[derive(Debug, thiserror::Error)]
@@ -119,13 +119,39 @@ pub fn import_block(
             ),
         });
     }
-    let invalid = |reason: String| ImportError::Invalid { number, reason };
     let started = Instant::now();
     let snapshot = db.snapshot()?;
-    let roots = |diff: &StateDiff| db.root_with(diff).unwrap_or_default();
-    let processed = process_block_with_roots(&snapshot, block, config, Some(&roots))
-        .map_err(|e: BlockError| invalid(e.to_string()))?;
+    let processed = execute_checked(db, &snapshot, block, config)?;
     drop(snapshot);
+    let execute = started.elapsed();
+    let committed = commit(db, block, hash, &processed.state)?;
+    Ok(ImportStats {
+        gas: processed.gas_used,
+        execute,
+        root: committed.root_time,
+        write: committed.write_time,
+    })
+}
+
+/// Executes `block` over `state` (the state before it) and checks it
+/// against its header: gas used, logs bloom, receipts root, blob gas,
+/// requests hash, withdrawals root. Blocks before Byzantium get their
+/// intermediate state roots from the database, which must then hold the
+/// block before.
+///
+/// # Errors
+/// [`ImportError::Invalid`] naming the first rule broken.
+pub(crate) fn execute_checked<S: Storage>(
+    db: &StateDb,
+    state: &S,
+    block: &FullBlock,
+    config: &Config,
+) -> Result<ProcessedBlock, ImportError> {
+    let number = block.header.number;
+    let invalid = |reason: String| ImportError::Invalid { number, reason };
+    let roots = |diff: &StateDiff| db.root_with(diff).unwrap_or_default();
+    let processed = process_block_with_roots(state, block, config, Some(&roots))
+        .map_err(|e: BlockError| invalid(e.to_string()))?;
     if let Some(mismatch) = processed
         .header_checks(block)
         .into_iter()
@@ -133,24 +159,31 @@ pub fn import_block(
     {
         return Err(invalid(mismatch));
     }
-    let execute = started.elapsed();
+    Ok(processed)
+}
+
+/// Applies `diff` (block `block`'s changes), checks the state root against
+/// the header's and commits it with the header, the hash and the new head,
+/// in one database transaction; writes nothing on a mismatch.
+///
+/// # Errors
+/// [`ImportError::Root`] for another state root, [`ImportError::Db`].
+pub(crate) fn commit(
+    db: &StateDb,
+    block: &FullBlock,
+    hash: B256,
+    diff: &StateDiff,
+) -> Result<Committed, ImportError> {
     let header_rlp = alloy_rlp::encode(&block.header);
-    let committed = db
-        .commit_block(
-            number,
-            hash,
-            &header_rlp,
-            &processed.state,
-            Some(block.header.state_root),
-        )
-        .map_err(|e| match e {
-            CommitError::Db(e) => ImportError::Db(e),
-            root => ImportError::Root(root),
-        })?;
-    Ok(ImportStats {
-        gas: processed.gas_used,
-        execute,
-        root: committed.root_time,
-        write: committed.write_time,
+    db.commit_block(
+        block.header.number,
+        hash,
+        &header_rlp,
+        diff,
+        Some(block.header.state_root),
+    )
+    .map_err(|e| match e {
+        CommitError::Db(e) => ImportError::Db(e),
+        root => ImportError::Root(root),
     })
 }
