@@ -90,6 +90,7 @@ pub mod types;
 
 pub use chain::ChainSpec;
 pub use error::{ExecError, Result, StorageError};
+pub use evm::database::DatabaseStorage;
 pub use input::{max_blobs_per_tx, BlockInput, Config, Mode};
 pub use output::{
     AccountChange, AccountState, BlockResult, ExecStats, ExecutedBy, StateDiff, TxChanges,

@@ -14,12 +14,16 @@
 //!   (chunks that track storage deltas), and the facts it records.
 //! - [`changes`]: revm's per-transaction state as our changes, and the one
 //!   change built by hand, the lazy fee credit.
+//! - [`database`]: any revm `DatabaseRef` as the pre-block
+//!   [`Storage`](crate::storage::Storage), for nodes that keep their state
+//!   behind revm's traits.
 //! - [`machine`]: how the other paths run transactions without touching
 //!   revm: their databases implement [`machine::Source`], and a
 //!   [`machine::Machine`] owns the EVM over it (the sequential loop, each
 //!   chunk); [`machine::system_call`] runs the block's system calls.
 
 pub(crate) mod changes;
+pub(crate) mod database;
 pub(crate) mod deltas;
 pub(crate) mod journal;
 pub(crate) mod machine;
