@@ -128,6 +128,52 @@ pub fn execute_block<S: Storage>(
     finish::finish(storage, input, prefix)
 }
 
+/// A transaction [`execute_block_skipping_invalid`] left out of a block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// Its index in the block as given.
+    pub index: TxIdx,
+    /// Why it is invalid (revm's validation failure).
+    pub reason: String,
+}
+
+/// Executes a block the way a block builder needs: a transaction that is
+/// invalid in the state the ones before it leave (a nonce out of turn, a
+/// sender who cannot pay, a gas limit above the block's, ...) is left out
+/// instead of failing the block. Returns the result of the transactions
+/// kept, in order, and the ones left out with why.
+///
+/// Each round executes the block, and the lowest invalid transaction (the
+/// same on every path and at every thread count, see [`execute_block`]) is
+/// removed before the next: the outcome is the one a sequential builder
+/// reaches, whatever the path and the threads. A block with `k` invalid
+/// transactions executes `k + 1` times.
+///
+/// # Errors
+/// As [`execute_block`], except [`ExecError::InvalidTransaction`].
+pub fn execute_block_skipping_invalid<S: Storage>(
+    storage: &S,
+    input: &BlockInput,
+    config: &Config,
+) -> Result<(BlockResult, Vec<Skipped>)> {
+    let mut kept: Vec<TxIdx> = (0..input.txs.len()).collect();
+    let mut block = input.clone();
+    let mut skipped = Vec::new();
+    loop {
+        match execute_block(storage, &block, config) {
+            Ok(result) => return Ok((result, skipped)),
+            Err(ExecError::InvalidTransaction { index, reason }) if index < kept.len() => {
+                skipped.push(Skipped {
+                    index: kept.remove(index),
+                    reason,
+                });
+                block.txs.remove(index);
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
 impl block::ExecuteTxs for Config {
     fn execute_txs<S: Storage>(&self, storage: &S, input: &BlockInput) -> Result<BlockResult> {
         execute_block(storage, input, self)
