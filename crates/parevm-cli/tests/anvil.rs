@@ -13,10 +13,12 @@
 //! anvil comes from `tools/anvil` (pinned; `.ci/run` installs it). Without
 //! it these tests say so loudly, and fail under `CI=true`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use alloy_primitives::{keccak256, Address, Bytes, B256, U256, U64};
+use common::parevm;
 use parevm_rpc::{ChainFile, Node, NodeOptions};
 use parevm_testkit::anvil::{anvil_binary, Anvil};
 use parevm_testkit::fixtures::mainnet::read_mainnet_fixture;
@@ -26,18 +28,6 @@ use serde_json::Value;
 /// The empty trie's root.
 const EMPTY_ROOT: B256 =
     alloy_primitives::b256!("56e81f171bcc55a6ff8345e692c0f86e5b48e01b996cadc001622fb5e363b421");
-
-fn parevm(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_parevm"))
-        .args(args)
-        .output()
-        .expect("run parevm");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn json_lines(stdout: &str) -> Vec<Value> {
     stdout

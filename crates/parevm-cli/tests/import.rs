@@ -5,25 +5,15 @@
 //! the test's last block hash. Then: resuming, a wrong genesis, malformed
 //! RLP and a database that is not ours.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use alloy_primitives::hex;
+use common::parevm;
 use parevm_testkit::fixtures::blocktest::{read_blockchain_test_file, BlockchainTest};
 use parevm_testkit::fixtures::{collect_json_files, default_fixtures_dir};
 use serde_json::{json, Value};
-
-fn parevm(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_parevm"))
-        .args(args)
-        .output()
-        .expect("run parevm");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// `parevm import` of `chain` on top of `genesis` into `db`, with `extra`
 /// arguments.

@@ -33,7 +33,7 @@ use alloy_sol_types::SolCall as _;
 use k256::ecdsa::SigningKey;
 
 use crate::gen::Rng;
-use crate::workload::contracts::transfer_calldata;
+use crate::workload::contracts::{abi, transfer_calldata};
 
 /// The chain id of the generated genesis.
 pub const CHAIN_ID: u64 = 1337;
@@ -54,32 +54,6 @@ pub const GENESIS_BASE_FEE: u64 = 1_142_857_142;
 const MAX_FEE: u128 = 100_000_000_000;
 /// One token unit (18 decimals).
 const UNIT: u64 = 1_000_000_000_000_000_000;
-
-#[allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
-mod abi {
-    alloy_sol_types::sol! {
-        interface IToken {
-            function mint(address to, uint256 amount) external;
-            function approve(address spender, uint256 amount) external returns (bool);
-        }
-        interface IRouter {
-            function swapExactTokensForTokens(
-                uint256 amountIn,
-                uint256 amountOutMin,
-                address pair,
-                address tokenIn,
-                address to
-            ) external returns (uint256 amountOut);
-            function addLiquidity(address pair, uint256 amount0Desired, uint256 amount1Desired, address to)
-                external returns (uint256 liquidity);
-        }
-        interface ILendingPool {
-            function deposit(uint256 amount) external;
-            function borrow(uint256 amount) external;
-            function repay(uint256 amount) external;
-        }
-    }
-}
 
 /// What a block of traffic stresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -119,11 +119,15 @@ pub fn address_word(address: Address) -> U256 {
     U256::from_be_slice(address.as_slice())
 }
 
+/// The contracts' functions that the workloads and the signed traffic
+/// (`crate::traffic`) call.
 #[allow(missing_docs, unreachable_pub, clippy::too_many_arguments)]
-mod abi {
+pub(crate) mod abi {
     alloy_sol_types::sol! {
         interface IToken {
             function transfer(address to, uint256 amount) external returns (bool);
+            function mint(address to, uint256 amount) external;
+            function approve(address spender, uint256 amount) external returns (bool);
         }
         interface IRouter {
             function swapExactTokensForTokens(
@@ -133,6 +137,8 @@ mod abi {
                 address tokenIn,
                 address to
             ) external returns (uint256 amountOut);
+            function addLiquidity(address pair, uint256 amount0Desired, uint256 amount1Desired, address to)
+                external returns (uint256 liquidity);
         }
         interface ILendingPool {
             function deposit(uint256 amount) external;
